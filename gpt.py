@@ -1,0 +1,634 @@
+"""gpt.py: the pretrained language model that every step of InstructGPT starts from.
+
+Paper: Ouyang et al. 2022, section 3.5 ("we start with the GPT-3 pretrained language models")
+and Figure 2; the seed explainer's section 1.1 (the GPT series). This file is GPT-2's
+architecture (Radford et al. 2019) written out by hand, in miniature:
+
+    x_0 = wte[tokens] + wpe[positions]
+    x_l = x_{l-1} + attn(ln_1(x_{l-1}));  x_l = x_l + mlp(ln_2(x_l))        (pre-LayerNorm blocks)
+    attn(x) = softmax(q k^T / sqrt(hs) + causal mask) v, per head           (Vaswani et al. 2017)
+    logits = ln_f(x_L) @ wte^T                                             (tied unembedding)
+
+and what later stages need from it, written once: log-probs of a response given a prompt
+(SFT, RM and PPO), batched generation with a KV cache (PPO's roll-outs), checkpoints, and
+the pretraining loop.
+
+    python gpt.py --data runs/cpu/corpus.txt --out runs/cpu      # pretrain -> runs/cpu/base.pt
+    python gpt.py --help                                         # every Config field
+
+Deviations from the paper:
+1. Size: 1-10M parameters and a 2048-token BPE trained on our corpus (tokenizer.py) instead of
+   GPT-3 175B, so the recipe runs on a laptop CPU. The `gpt2` preset loads GPT-2 124M instead.
+2. Dense attention only (GPT-3 alternates dense and locally banded sparse layers).
+3. Attention goes through `scaled_dot_product_attention` by default, for speed only; the
+   explicit form below computes the same numbers (tests/test_gpt.py checks it).
+"""
+
+import argparse
+import dataclasses
+import json
+import math
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+import tokenizer as tok
+
+
+@dataclass
+class Config:
+    """Pretraining run. The model fields become a GPTConfig stored in every checkpoint."""
+
+    data: str = ""  # UTF-8 text file; documents separated by "<|endoftext|>"
+    out: str = "runs/cpu"  # run directory: tokenizer.tiktoken, base.pt, pretrain.jsonl
+    tokenizer: str = "bpe"  # "bpe": train one on --data (or reuse out/); "gpt2": tiktoken's
+    vocab_size: int = 2048  # BPE vocabulary incl. end-of-text (GPT-2: 50257)
+    block_size: int = 128  # context length in tokens (GPT-2: 1024)
+    n_layer: int = 4  # transformer blocks (GPT-2 small: 12)
+    n_head: int = 4  # attention heads (GPT-2 small: 12)
+    n_embd: int = 128  # residual width (GPT-2 small: 768)
+    dropout: float = 0.0  # residual/attention dropout (paper's SFT uses 0.2 residual)
+    batch_size: int = 32  # sequences per step
+    max_iters: int = 2000  # optimizer steps
+    lr: float = 1e-3  # peak learning rate; cosine decay to lr/10
+    warmup_iters: int = 100  # linear warmup steps
+    weight_decay: float = 0.1  # AdamW, on matmul weights and embeddings only
+    grad_clip: float = 1.0  # global gradient-norm clip (0 = off)
+    val_fraction: float = 0.05  # tail of the token stream held out for validation
+    eval_interval: int = 250  # steps between eval + checkpoint
+    eval_iters: int = 20  # batches per validation estimate
+    seed: int = 1337  # model init, batch order, dropout
+    device: str = "auto"  # auto | cpu | cuda | mps
+    dtype: str = "auto"  # auto (bf16 autocast on cuda if supported, else fp32) | fp32 | bf16
+    matmul_precision: str = "highest"  # "medium" allows faster fp32 matmuls (bench.py measures)
+    compile: bool = False  # torch.compile the model (speed only)
+    resume: bool = False  # continue from out/base.pt
+
+
+@dataclass
+class GPTConfig:
+    vocab_size: int = 2048
+    block_size: int = 128
+    n_layer: int = 4
+    n_head: int = 4
+    n_embd: int = 128
+    dropout: float = 0.0
+    bias: bool = True  # GPT-2 has biases in Linear and LayerNorm
+    layer_norm_eps: float = 1e-5
+    fused_attn: bool = True  # scaled_dot_product_attention instead of the explicit form
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "GPTConfig":
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+
+# ----------------------------------------------------------------------------- the model
+
+
+class CausalSelfAttention(nn.Module):
+    def __init__(self, cfg: GPTConfig):
+        super().__init__()
+        assert cfg.n_embd % cfg.n_head == 0
+        self.n_head, self.fused = cfg.n_head, cfg.fused_attn
+        self.c_attn = nn.Linear(cfg.n_embd, 3 * cfg.n_embd, bias=cfg.bias)  # q, k, v at once
+        self.c_proj = nn.Linear(cfg.n_embd, cfg.n_embd, bias=cfg.bias)
+        self.attn_dropout = nn.Dropout(cfg.dropout)
+        self.resid_dropout = nn.Dropout(cfg.dropout)
+        self.dropout = cfg.dropout
+
+    def forward(self, x, mask=None, cache=None, layer=0):
+        """x (B, T, C); mask (B, 1, T, S) bool, True = may attend, or None = plain causal."""
+        B, T, C = x.shape
+        hs = C // self.n_head
+        q, k, v = self.c_attn(x).split(C, dim=2)
+        q = q.view(B, T, self.n_head, hs).transpose(1, 2)  # (B, nh, T, hs)
+        k = k.view(B, T, self.n_head, hs).transpose(1, 2)  # (B, nh, T, hs)
+        v = v.view(B, T, self.n_head, hs).transpose(1, 2)  # (B, nh, T, hs)
+        if cache is not None:  # append this step's keys/values; attend over all S so far
+            k, v = cache.update(layer, k, v)  # (B, nh, S, hs)
+        p = self.dropout if self.training else 0.0
+        if self.fused:  # speed only: the same numbers as the explicit branch
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p,
+                                               is_causal=mask is None)
+        else:
+            att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(hs))  # (B, nh, T, S)
+            if mask is None:
+                mask = torch.ones(T, T, dtype=torch.bool, device=x.device).tril()
+            att = att.masked_fill(~mask, float("-inf"))
+            att = self.attn_dropout(F.softmax(att, dim=-1))
+            y = att @ v  # (B, nh, T, hs)
+        y = y.transpose(1, 2).contiguous().view(B, T, C)  # re-assemble the heads
+        return self.resid_dropout(self.c_proj(y))
+
+
+class MLP(nn.Module):
+    def __init__(self, cfg: GPTConfig):
+        super().__init__()
+        self.c_fc = nn.Linear(cfg.n_embd, 4 * cfg.n_embd, bias=cfg.bias)
+        self.c_proj = nn.Linear(4 * cfg.n_embd, cfg.n_embd, bias=cfg.bias)
+        self.dropout = nn.Dropout(cfg.dropout)
+
+    def forward(self, x):
+        # GPT-2's GELU is the tanh approximation; one fused kernel
+        return self.dropout(self.c_proj(F.gelu(self.c_fc(x), approximate="tanh")))
+
+
+class Block(nn.Module):
+    def __init__(self, cfg: GPTConfig):
+        super().__init__()
+        self.ln_1 = nn.LayerNorm(cfg.n_embd, eps=cfg.layer_norm_eps, bias=cfg.bias)
+        self.attn = CausalSelfAttention(cfg)
+        self.ln_2 = nn.LayerNorm(cfg.n_embd, eps=cfg.layer_norm_eps, bias=cfg.bias)
+        self.mlp = MLP(cfg)
+
+    def forward(self, x, mask=None, cache=None, layer=0):
+        x = x + self.attn(self.ln_1(x), mask, cache, layer)  # pre-LN residual
+        return x + self.mlp(self.ln_2(x))
+
+
+class KVCache:
+    """Keys and values of every layer, preallocated for the whole generation (no re-allocation
+    per step). Slot t holds the token at column t of the left-padded batch."""
+
+    def __init__(self, cfg: GPTConfig, batch: int, length: int, device, dtype):
+        hs = cfg.n_embd // cfg.n_head
+        shape = (cfg.n_layer, batch, cfg.n_head, length, hs)
+        self.k = torch.empty(shape, device=device, dtype=dtype)
+        self.v = torch.empty(shape, device=device, dtype=dtype)
+        self.pos = 0  # columns filled so far
+
+    def update(self, layer, k, v):
+        t0, t1 = self.pos, self.pos + k.shape[2]
+        self.k[layer, :, :, t0:t1] = k
+        self.v[layer, :, :, t0:t1] = v
+        return self.k[layer, :, :, :t1], self.v[layer, :, :, :t1]
+
+
+class GPT(nn.Module):
+    def __init__(self, cfg: GPTConfig):
+        super().__init__()
+        self.config = cfg
+        self.transformer = nn.ModuleDict(dict(
+            wte=nn.Embedding(cfg.vocab_size, cfg.n_embd),  # token embeddings
+            wpe=nn.Embedding(cfg.block_size, cfg.n_embd),  # learned position embeddings
+            drop=nn.Dropout(cfg.dropout),
+            h=nn.ModuleList([Block(cfg) for _ in range(cfg.n_layer)]),
+            ln_f=nn.LayerNorm(cfg.n_embd, eps=cfg.layer_norm_eps, bias=cfg.bias),
+        ))
+        self.lm_head = nn.Linear(cfg.n_embd, cfg.vocab_size, bias=False)
+        self.lm_head.weight = self.transformer.wte.weight  # tied unembedding, as GPT-2
+        self.apply(self._init_weights)
+        for name, p in self.named_parameters():  # GPT-2: scale residual projections by depth
+            if name.endswith("c_proj.weight"):
+                nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * cfg.n_layer))
+
+    def _init_weights(self, m):
+        if isinstance(m, (nn.Linear, nn.Embedding)):
+            nn.init.normal_(m.weight, mean=0.0, std=0.02)
+        if isinstance(m, nn.Linear) and m.bias is not None:
+            nn.init.zeros_(m.bias)
+
+    def num_params(self, non_embedding=True) -> int:
+        n = sum(p.numel() for p in self.parameters())
+        return n - self.transformer.wpe.weight.numel() if non_embedding else n
+
+    def body(self, idx, attention_mask=None, cache=None):
+        """Final hidden states (B, T, C) after ln_f. idx (B, T) token ids; attention_mask
+        (B, T) 1 = real token, 0 = left padding; with a cache, its columns come first."""
+        B, T = idx.shape
+        S = T if cache is None else cache.pos + T
+        if S > self.config.block_size:
+            raise ValueError(f"sequence of {S} tokens is longer than the context "
+                             f"(block_size={self.config.block_size}); shorten it")
+        if attention_mask is None:
+            pos = torch.arange(S - T, S, device=idx.device).expand(B, T)
+            # None lets the fused kernel use its causal fast path (no cache: square T x T)
+            mask = None if cache is None else _causal_mask(None, T, S, idx.device)
+        else:  # left padding: positions count real tokens only; padding is never a key
+            am = attention_mask.bool()
+            pos = (am.long().cumsum(-1) - 1).clamp(min=0)[:, S - T:]
+            mask = _causal_mask(am, T, S, idx.device)
+        x = self.transformer.drop(self.transformer.wte(idx) + self.transformer.wpe(pos))
+        for i, block in enumerate(self.transformer.h):
+            x = block(x, mask, cache, i)
+        if cache is not None:
+            cache.pos = S
+        return self.transformer.ln_f(x)
+
+    def forward(self, idx, attention_mask=None, targets=None, cache=None):
+        """Logits (B, T, V) and, with targets (B, T) (-100 = ignore), the mean cross-entropy."""
+        logits = self.lm_head(self.body(idx, attention_mask, cache))
+        if targets is None:
+            return logits, None
+        loss = F.cross_entropy(logits.view(-1, logits.size(-1)).float(), targets.reshape(-1),
+                               ignore_index=-100)
+        return logits, loss
+
+    @classmethod
+    def from_pretrained(cls, path: str, dropout: float = 0.0) -> "GPT":
+        """Load a Hugging Face GPT-2 checkpoint (config.json + model.safetensors or
+        pytorch_model.bin) from a local directory, or a hub name when online."""
+        d = Path(path)
+        if not d.is_dir():
+            d = _hub_download(path)
+        hf = json.loads((d / "config.json").read_text())
+        cfg = GPTConfig(vocab_size=hf["vocab_size"], block_size=hf["n_positions"],
+                        n_layer=hf["n_layer"], n_head=hf["n_head"], n_embd=hf["n_embd"],
+                        dropout=dropout, layer_norm_eps=hf.get("layer_norm_epsilon", 1e-5))
+        if (d / "model.safetensors").exists():
+            sd = _read_safetensors(d / "model.safetensors")
+        elif (d / "pytorch_model.bin").exists():
+            sd = torch.load(d / "pytorch_model.bin", map_location="cpu", weights_only=True)
+        else:
+            raise FileNotFoundError(f"{d} has no model.safetensors or pytorch_model.bin")
+        model = cls(cfg)
+        ours = model.state_dict()
+        conv1d = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight",
+                  "mlp.c_proj.weight")  # HF stores these Conv1D weights as (in, out)
+        with torch.no_grad():
+            for k, v in sd.items():
+                k = k if k.startswith(("transformer.", "lm_head.")) else "transformer." + k
+                if k.endswith((".attn.bias", ".attn.masked_bias")) or k not in ours:
+                    continue  # HF's causal-mask buffers; we build masks on the fly
+                v = v.t() if k.endswith(conv1d) else v
+                if v.shape != ours[k].shape:
+                    raise ValueError(f"{path}: {k} has shape {tuple(v.shape)}, "
+                                     f"expected {tuple(ours[k].shape)}")
+                ours.pop(k).copy_(v)  # popped: what is left at the end was never loaded
+        missing = [k for k in ours if k != "lm_head.weight"]  # lm_head is tied to wte
+        if missing:
+            raise ValueError(f"{path}: checkpoint lacks {missing[:4]}...")
+        return model
+
+    # ------------------------------------------------------------------------ generation
+
+    @torch.no_grad()
+    def generate(self, prompts, max_new_tokens, temperature=1.0, top_k=None, top_p=None,
+                 eot_id=None, pad_id=0, generator=None, use_cache=True):
+        """Sample continuations of a batch of prompts of different lengths.
+
+        prompts: list of token-id lists (left-padded here) or a (B, P) tensor. Each row stops
+        after it samples eot_id (None = never stop). temperature 0 means greedy.
+        Returns tokens (B, P + N), attention_mask (B, P + N) and response_mask (B, P + N):
+        1 on generated tokens up to and including the end-of-text; rows that ended early are
+        padded with pad_id after it. N <= max_new_tokens (the loop ends when all rows ended).
+        """
+        dev = self.transformer.wte.weight.device
+        if isinstance(prompts, torch.Tensor):
+            idx, am = prompts.to(dev), torch.ones_like(prompts, device=dev)
+        else:
+            idx, am = pad_left(prompts, pad_id, dev)
+        B, P = idx.shape
+        out = torch.full((B, P + max_new_tokens), pad_id, dtype=torch.long, device=dev)
+        out[:, :P] = idx
+        amask = torch.ones(B, P + max_new_tokens, dtype=torch.long, device=dev)
+        amask[:, :P] = am
+        done = torch.zeros(B, dtype=torch.bool, device=dev)
+        cache = KVCache(self.config, B, P + max_new_tokens, dev,
+                        self.transformer.wte.weight.dtype) if use_cache else None
+        n = 0
+        for n in range(1, max_new_tokens + 1):
+            t = P + n - 1  # column the new token goes to
+            if cache is None:  # recompute everything: the slow path the cache avoids
+                h = self.body(out[:, :t], amask[:, :t])
+            else:  # prefill once, then one token per step against cached keys/values
+                step_in = out[:, :t] if n == 1 else out[:, t - 1:t]
+                h = self.body(step_in, amask[:, :t], cache=cache)
+            logits = self.lm_head(h[:, -1])  # (B, V): only the last position is sampled
+            nxt = sample(logits, temperature, top_k, top_p, generator)
+            out[:, t] = torch.where(done, pad_id, nxt)
+            amask[:, t] = (~done).long()  # tokens after the end are padding, never keys
+            if eot_id is not None:
+                done |= nxt == eot_id
+                if bool(done.all()):
+                    break
+        out, amask = out[:, :P + n], amask[:, :P + n]
+        resp = amask.clone()
+        resp[:, :P] = 0
+        return out, amask, resp
+
+
+def _causal_mask(am, T, S, device):
+    """(B or 1, 1, T, S) bool: query i (column S-T+i) sees key j if j <= its column and j is a
+    real token. The diagonal is always allowed so padding rows stay finite (never used)."""
+    q = torch.arange(S - T, S, device=device)[:, None]
+    kk = torch.arange(S, device=device)[None, :]
+    causal = kk <= q  # (T, S)
+    if am is None:
+        return causal[None, None]
+    return ((causal[None] & am[:, None, :]) | (kk == q)[None])[:, None]  # (B, 1, T, S)
+
+
+def sample(logits, temperature=1.0, top_k=None, top_p=None, generator=None):
+    """Next token ids (B,) from last-position logits (B, V)."""
+    if temperature == 0:
+        return logits.argmax(-1)
+    logits = logits.float() / temperature
+    if top_k:
+        kth = torch.topk(logits, min(top_k, logits.size(-1))).values[:, -1:]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    if top_p is not None and top_p < 1.0:  # nucleus: smallest set with mass >= top_p
+        srt, order = logits.sort(-1, descending=True)
+        cum = srt.softmax(-1).cumsum(-1)
+        drop = cum - srt.softmax(-1) > top_p  # keep the token that crosses top_p
+        logits = logits.scatter(-1, order, srt.masked_fill(drop, float("-inf")))
+    # inverse-CDF sampling: one uniform per row (torch.multinomial draws one exponential per
+    # vocabulary entry, which made it 40% of a roll-out on CPU): speed only, same distribution
+    cdf = logits.softmax(-1).cumsum(-1)  # (B, V)
+    u = torch.rand(cdf.shape[0], 1, generator=generator, device=cdf.device) * cdf[:, -1:]
+    return torch.searchsorted(cdf, u).clamp_max(cdf.shape[1] - 1).squeeze(-1)
+
+
+def pad_left(seqs, pad_id, device="cpu"):
+    """List of token lists -> (ids (B, P), attention_mask (B, P)), padded on the left."""
+    P = max(len(s) for s in seqs)
+    ids = torch.full((len(seqs), P), pad_id, dtype=torch.long)
+    am = torch.zeros(len(seqs), P, dtype=torch.long)
+    for i, s in enumerate(seqs):
+        if s:
+            ids[i, P - len(s):] = torch.tensor(s)
+            am[i, P - len(s):] = 1
+    return ids.to(device), am.to(device)
+
+
+def logprobs_from_logits(logits, tokens, temperature=1.0):
+    """log p(tokens[:, t+1] | tokens[:, :t+1]): logits (B, T, V), tokens (B, T) -> (B, T-1).
+    Temperature divides the logits exactly as sampling did, so PPO's ratio starts at 1."""
+    logits = logits[:, :-1].float()
+    if temperature != 1.0:
+        logits = logits / temperature
+    tgt = tokens[:, 1:].unsqueeze(-1)
+    return (logits.gather(-1, tgt).squeeze(-1) - logits.logsumexp(-1))
+
+
+def sequence_logprobs(model, tokens, attention_mask, temperature=1.0):
+    """Per-token log-probs (B, T-1) of a left-padded batch; entry t scores token t+1. Multiply
+    by response_mask[:, 1:] to keep the response's tokens (SFT, RM and PPO all do)."""
+    logits, _ = model(tokens, attention_mask)
+    return logprobs_from_logits(logits, tokens, temperature)
+
+
+# ----------------------------------------------------------------------------- checkpoints
+
+
+def save_checkpoint(obj: dict, path) -> None:
+    """Atomic: write a temp file, then rename, so a crash never leaves half a checkpoint."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path, make_cmd: str = "python gpt.py --data FILE --out DIR", enc=None):
+    """torch.load(weights_only=True) with clear errors; checks the tokenizer when enc given."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path} not found; it is made by: {make_cmd}")
+    try:
+        ck = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # truncated zip, wrong pickle, random bytes...
+        raise RuntimeError(f"{path} is corrupt or truncated ({type(e).__name__}: {e}); "
+                           f"delete it and re-run: {make_cmd}") from None
+    if not isinstance(ck, dict) or "model" not in ck or "config" not in ck:
+        raise RuntimeError(f"{path} is not a checkpoint of this project (no model/config)")
+    if enc is not None and ck.get("tokenizer") != tok.tokenizer_id(enc):
+        raise ValueError(f"{path} was trained with tokenizer {ck.get('tokenizer')!r}, "
+                         f"but the run uses {tok.tokenizer_id(enc)!r}")
+    return ck
+
+
+def load_model(path, make_cmd=None, enc=None, device="cpu"):
+    """A GPT from a checkpoint written by any stage ({"config", "model", ...})."""
+    ck = load_checkpoint(path, make_cmd or "python gpt.py --data FILE --out DIR", enc)
+    model = GPT(GPTConfig.from_dict(ck["config"]))
+    model.load_state_dict(ck["model"])
+    return model.to(device), ck
+
+
+def run_tokenizer(cfg: Config, text: str | None = None):
+    """The run's tokenizer: GPT-2's, or ours from out/tokenizer.tiktoken (trained if absent)."""
+    if cfg.tokenizer == "gpt2":
+        return tok.get_encoding("gpt2")
+    path = Path(cfg.out) / "tokenizer.tiktoken"
+    if not path.exists():
+        if text is None:
+            raise FileNotFoundError(f"{path} not found; it is made by: python gpt.py "
+                                    f"--data FILE --out {cfg.out}")
+        tok.save_tokenizer(tok.train_bpe(text, cfg.vocab_size), path)
+    return tok.load_tokenizer(path)
+
+
+def pick_device(name="auto") -> str:
+    if name != "auto":
+        return name
+    if torch.cuda.is_available():
+        return "cuda"
+    return "mps" if torch.backends.mps.is_available() else "cpu"
+
+
+def autocast(device: str, dtype: str = "auto"):
+    """bf16 autocast where the device supports it (cuda with bf16), else a no-op context."""
+    use = dtype == "bf16" or (dtype == "auto" and device == "cuda"
+                              and torch.cuda.is_bf16_supported())
+    return torch.autocast(device_type=device.split(":")[0], dtype=torch.bfloat16, enabled=use)
+
+
+def log_jsonl(path, record: dict) -> None:
+    with open(path, "a") as f:
+        f.write(json.dumps(record) + "\n")
+
+
+def lr_at(step, lr, warmup, total):
+    """Linear warmup, then cosine decay to lr/10 (nanoGPT's schedule)."""
+    if step < warmup:
+        return lr * (step + 1) / warmup
+    frac = min(1.0, (step - warmup) / max(1, total - warmup))
+    return lr / 10 + 0.5 * (1 + math.cos(math.pi * frac)) * (lr - lr / 10)
+
+
+def make_optimizer(model, lr, weight_decay, betas=(0.9, 0.95)):
+    """AdamW; decay on 2-D weights (matmuls, embeddings), none on biases and LayerNorms."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    groups = [{"params": [p for p in params if p.dim() >= 2], "weight_decay": weight_decay},
+              {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=lr, betas=betas, fused=True)  # fused: speed only
+
+
+# ----------------------------------------------------------------------------- pretraining
+
+
+def get_batch(data, block_size, batch_size, gen):
+    """Random windows of a 1-D token tensor: x (B, T) and targets shifted by one."""
+    ix = torch.randint(len(data) - block_size - 1, (batch_size,), generator=gen)
+    x = torch.stack([data[i:i + block_size] for i in ix.tolist()])
+    y = torch.stack([data[i + 1:i + 1 + block_size] for i in ix.tolist()])
+    return x.long(), y.long()
+
+
+def load_corpus(path) -> str:
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"{p} not found; the default world's corpus is made by: "
+                                f"python data.py --out {p.parent}")
+    text = p.read_text(encoding="utf-8")
+    if not text.strip():
+        raise ValueError(f"{p} is empty: nothing to train on")
+    return text
+
+
+def train(cfg: Config) -> dict:
+    """Pretrain a GPT on cfg.data; returns the history {key: [values]}."""
+    torch.manual_seed(cfg.seed)
+    torch.set_float32_matmul_precision(cfg.matmul_precision)
+    device = pick_device(cfg.device)
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    text = load_corpus(cfg.data)
+    enc = run_tokenizer(cfg, text)
+    ids = torch.tensor(tok.encode_corpus(enc, text), dtype=torch.int32)
+    n_val = max(cfg.block_size + 2, int(len(ids) * cfg.val_fraction))
+    if len(ids) - n_val < cfg.block_size + 2:
+        raise ValueError(f"{cfg.data}: {len(ids)} tokens is too little text for "
+                         f"block_size={cfg.block_size}")
+    train_ids, val_ids = ids[:-n_val], ids[-n_val:]
+    mcfg = GPTConfig(enc.n_vocab, cfg.block_size, cfg.n_layer, cfg.n_head, cfg.n_embd,
+                     cfg.dropout)
+    model = GPT(mcfg).to(device)
+    opt = make_optimizer(model, cfg.lr, cfg.weight_decay)
+    gen = torch.Generator().manual_seed(cfg.seed)  # batch order: saved for exact resume
+    step, hist, ckpt = 0, {"step": [], "loss/train": [], "loss/val": []}, out / "base.pt"
+    if cfg.resume and ckpt.exists():
+        ck = load_checkpoint(ckpt, enc=enc)
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["optimizer"])
+        gen.set_state(ck["rng"]["batch"])
+        torch.set_rng_state(ck["rng"]["torch"])
+        step, hist = ck["step"], ck["history"]
+        print(f"resumed {ckpt} at step {step}")
+    elif (out / "pretrain.jsonl").exists():
+        (out / "pretrain.jsonl").unlink()
+    fwd = torch.compile(model) if cfg.compile else model  # speed only
+    print(f"{model.num_params() / 1e6:.2f}M parameters, {len(train_ids):,} train / "
+          f"{len(val_ids):,} val tokens, tokenizer {tok.tokenizer_id(enc)}, {device}")
+
+    @torch.no_grad()
+    def evaluate():
+        model.eval()
+        g = torch.Generator().manual_seed(0)  # the same val batches every time
+        losses = []
+        for _ in range(cfg.eval_iters):
+            x, y = get_batch(val_ids, cfg.block_size, cfg.batch_size, g)
+            with autocast(device, cfg.dtype):
+                losses.append(fwd(x.to(device), targets=y.to(device))[1].item())
+        model.train()
+        return sum(losses) / len(losses)
+
+    def sample_text():  # a glimpse of what the model has learned, from the val text's start
+        n = min(32, cfg.block_size - 8)
+        toks, _, _ = model.eval().generate([val_ids[:8].tolist()], n, eot_id=enc.eot_token,
+                                           generator=torch.Generator().manual_seed(0))
+        model.train()
+        return tok.decode(enc, toks[0].tolist())
+
+    from tqdm import tqdm
+    bar = tqdm(total=cfg.max_iters, initial=step, desc="pretrain", file=sys.stdout,
+               dynamic_ncols=True, leave=False)
+    t0, tokens_seen = time.time(), 0
+    model.train()
+    while step < cfg.max_iters:
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step, cfg.lr, cfg.warmup_iters, cfg.max_iters)
+        x, y = get_batch(train_ids, cfg.block_size, cfg.batch_size, gen)
+        with autocast(device, cfg.dtype):
+            _, loss = fwd(x.to(device), targets=y.to(device))
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"loss is {loss.item()} at step {step}; stopped without "
+                                     f"saving, the last good checkpoint ({ckpt}) is kept. "
+                                     f"Try a lower --lr")
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if cfg.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        opt.step()
+        step += 1
+        tokens_seen += x.numel()
+        bar.update(1)
+        if step % cfg.eval_interval == 0 or step == cfg.max_iters:
+            val = evaluate()
+            rec = {"step": step, "loss/train": loss.item(), "loss/val": val,
+                   "lr": opt.param_groups[0]["lr"],
+                   "tok_per_s": tokens_seen / (time.time() - t0), "sample": sample_text()}
+            for k in hist:
+                hist[k].append(rec[k])
+            log_jsonl(out / "pretrain.jsonl", rec)
+            bar.write(f"step {step:5d}/{cfg.max_iters} | loss {rec['loss/train']:.3f} | "
+                      f"val {val:.3f} | lr {rec['lr']:.1e} | {rec['tok_per_s']:,.0f} tok/s | "
+                      f"{rec['sample'][:60]!r}")
+            save_checkpoint({"config": dataclasses.asdict(mcfg), "model": model.state_dict(),
+                             "step": step, "tokenizer": tok.tokenizer_id(enc),
+                             "train_config": dataclasses.asdict(cfg), "history": hist,
+                             "optimizer": opt.state_dict(),
+                             "rng": {"batch": gen.get_state(), "torch": torch.get_rng_state()}},
+                            ckpt)
+    bar.close()
+    return hist
+
+
+def config_from_args(cls, argv=None, **defaults):
+    """An argparse CLI generated from a Config dataclass: one --flag per field."""
+    p = argparse.ArgumentParser(description=(sys.modules[cls.__module__].__doc__ or "")
+                                .split("\n")[0])
+    for f in dataclasses.fields(cls):
+        d = defaults.get(f.name, f.default)
+        if f.type in (bool, "bool"):
+            p.add_argument(f"--{f.name}", action=argparse.BooleanOptionalAction, default=d)
+        else:
+            typ = {"int": int, "float": float, "str": str}.get(str(f.type), f.type)
+            p.add_argument(f"--{f.name}", type=typ, default=d)
+    return cls(**vars(p.parse_args(argv)))
+
+
+def _read_safetensors(path) -> dict:
+    """The safetensors format is 8 bytes of header length, a JSON header, then raw tensors."""
+    raw = Path(path).read_bytes()
+    n = int.from_bytes(raw[:8], "little")
+    header = json.loads(raw[8:8 + n])
+    dtypes = {"F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16}
+    out = {}
+    for name, meta in header.items():
+        if name == "__metadata__":
+            continue
+        a, b = meta["data_offsets"]
+        buf = bytearray(raw[8 + n + a:8 + n + b])
+        out[name] = torch.frombuffer(buf, dtype=dtypes[meta["dtype"]]).reshape(meta["shape"])
+    return out
+
+
+def _hub_download(name: str) -> Path:
+    try:
+        from huggingface_hub import snapshot_download
+        return Path(snapshot_download(name, allow_patterns=["config.json", "*.safetensors"]))
+    except Exception as e:
+        raise FileNotFoundError(f"{name!r} is not a local directory with config.json and "
+                                f"model.safetensors, and downloading it from the hub failed "
+                                f"({type(e).__name__}). Download GPT-2 once, e.g. with "
+                                f"huggingface-cli download gpt2 --local-dir DIR") from None
+
+
+def main(argv=None):
+    cfg = config_from_args(Config, argv)
+    if not cfg.data:
+        cfg.data = str(Path(cfg.out) / "corpus.txt")
+    train(cfg)
+
+
+if __name__ == "__main__":
+    main()

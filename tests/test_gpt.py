@@ -1,0 +1,302 @@
+"""gpt.py: equivalence with Hugging Face GPT-2, attention, KV cache, padding, pretraining."""
+
+import json
+import math
+import random
+
+import pytest
+import torch
+
+import gpt
+from gpt import GPT, GPTConfig
+
+SMALL = GPTConfig(vocab_size=97, block_size=64, n_layer=2, n_head=4, n_embd=32)
+
+
+def small_model(seed=0, **kw):
+    torch.manual_seed(seed)
+    return GPT(GPTConfig(**{**SMALL.__dict__, **kw})).eval()
+
+
+# ----------------------------------------------------------------- equivalence with GPT-2
+
+
+def hf_gpt2(tmp_path, safetensors=True):
+    transformers = pytest.importorskip("transformers")
+    torch.manual_seed(0)
+    hcfg = transformers.GPT2Config(vocab_size=97, n_positions=64, n_embd=32, n_layer=2,
+                                   n_head=4, resid_pdrop=0, embd_pdrop=0, attn_pdrop=0)
+    hf = transformers.GPT2LMHeadModel(hcfg).eval()
+    with torch.no_grad():  # random, non-trivial biases and norms so every weight matters
+        for p in hf.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+    if safetensors:
+        hf.save_pretrained(tmp_path)
+    else:
+        hcfg.save_pretrained(tmp_path)
+        torch.save(hf.state_dict(), tmp_path / "pytorch_model.bin")
+    return hf
+
+
+@pytest.mark.parametrize("safetensors", [True, False])
+def test_from_pretrained_equals_huggingface(tmp_path, safetensors):
+    hf = hf_gpt2(tmp_path, safetensors)
+    ours = GPT.from_pretrained(str(tmp_path)).eval()
+    idx = torch.randint(0, 97, (3, 40))
+    with torch.no_grad():
+        want = hf(idx).logits
+        got, _ = ours(idx)
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
+    prompt = idx[:1, :5]
+    with torch.no_grad():
+        hf_tokens = hf.generate(prompt, max_new_tokens=20, do_sample=False, min_new_tokens=20,
+                                pad_token_id=0)
+    our_tokens, _, _ = ours.generate(prompt, 20, temperature=0)
+    assert our_tokens.tolist() == hf_tokens.tolist()
+
+
+def test_from_pretrained_errors(tmp_path, monkeypatch):
+    monkeypatch.setattr(gpt, "_hub_download", lambda name: (_ for _ in ()).throw(
+        FileNotFoundError(f"{name!r} is not a local directory")))
+    with pytest.raises(FileNotFoundError, match="not a local directory"):
+        GPT.from_pretrained(str(tmp_path / "nowhere"))
+    hf_gpt2(tmp_path)
+    cfg = json.loads((tmp_path / "config.json").read_text())
+    cfg["n_embd"], cfg["n_head"] = 64, 4
+    (tmp_path / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(ValueError, match="has shape"):
+        GPT.from_pretrained(str(tmp_path))
+
+
+# ----------------------------------------------------------------------------- attention
+
+
+def test_causal():
+    model = small_model()
+    idx = torch.randint(0, 97, (2, 20))
+    changed = idx.clone()
+    changed[:, 12] = (idx[:, 12] + 1) % 97
+    a, _ = model(idx)
+    b, _ = model(changed)
+    torch.testing.assert_close(a[:, :12], b[:, :12], atol=0, rtol=0)
+    assert not torch.allclose(a[:, 12:], b[:, 12:])
+
+
+def test_fused_equals_explicit():
+    fused = small_model(fused_attn=True)
+    explicit = small_model(fused_attn=False)
+    explicit.load_state_dict(fused.state_dict())
+    idx, am = gpt.pad_left([[5, 6, 7, 8, 9, 10], [1, 2, 3]], 0)
+    for kw in ({}, {"attention_mask": am}):
+        x = idx if kw else torch.randint(0, 97, (2, 30))
+        torch.testing.assert_close(fused(x, **kw)[0], explicit(x, **kw)[0], atol=1e-5, rtol=1e-5)
+
+
+def test_left_padding_changes_no_logprob():
+    model = small_model()
+    seqs = [[3, 4, 5, 6, 7, 8, 9, 10, 11], [20, 21, 22], [30, 31, 32, 33, 34]]
+    idx, am = gpt.pad_left(seqs, pad_id=0)
+    with torch.no_grad():
+        batched = gpt.sequence_logprobs(model, idx, am)
+        for i, s in enumerate(seqs):
+            alone = gpt.sequence_logprobs(model, torch.tensor([s]), torch.ones(1, len(s)))
+            torch.testing.assert_close(batched[i, -(len(s) - 1):], alone[0], atol=1e-5, rtol=0)
+
+
+def test_logprobs_match_log_softmax():
+    model = small_model()
+    idx = torch.randint(0, 97, (2, 10))
+    with torch.no_grad():
+        lp = gpt.sequence_logprobs(model, idx, torch.ones_like(idx), temperature=0.7)
+        logits, _ = model(idx)
+    ref = torch.log_softmax(logits[:, :-1] / 0.7, -1).gather(-1, idx[:, 1:, None]).squeeze(-1)
+    torch.testing.assert_close(lp, ref, atol=1e-6, rtol=0)
+
+
+def test_context_longer_than_block_size():
+    with pytest.raises(ValueError, match="longer than the context"):
+        small_model()(torch.zeros(1, 65, dtype=torch.long))
+
+
+# ----------------------------------------------------------------------------- generation
+
+
+def test_cached_generation_equals_uncached():
+    model = small_model()
+    prompts = [[1, 2, 3, 4, 5, 6], [7, 8], [9, 10, 11, 12]]
+    a, am_a, r_a = model.generate(prompts, 25, temperature=0, use_cache=True)
+    b, am_b, r_b = model.generate(prompts, 25, temperature=0, use_cache=False)
+    assert a.tolist() == b.tolist() and am_a.tolist() == am_b.tolist()
+    assert r_a.tolist() == r_b.tolist()
+    # the logits themselves: prefill + one cached step equals a full forward
+    idx, am = gpt.pad_left(prompts, 0)
+    full, _ = model(a[:, :idx.shape[1] + 1], am_a[:, :idx.shape[1] + 1])
+    cache = gpt.KVCache(model.config, 3, 40, "cpu", torch.float32)
+    with torch.no_grad():
+        model.body(idx, am, cache)
+        step = model.lm_head(model.body(a[:, idx.shape[1]:idx.shape[1] + 1],
+                                        am_a[:, :idx.shape[1] + 1], cache))
+    torch.testing.assert_close(step[:, -1], full[:, -1], atol=1e-5, rtol=1e-5)
+
+
+def test_sampling_is_reproducible_and_cache_agnostic():
+    model = small_model()
+    prompts = [[1, 2, 3], [4, 5, 6, 7, 8]]
+    outs = [model.generate(prompts, 15, temperature=1.0, top_k=20, use_cache=c,
+                           generator=torch.Generator().manual_seed(3))[0] for c in (True, False)]
+    assert outs[0].tolist() == outs[1].tolist()
+
+
+def test_eot_stopping_and_response_masks():
+    model = small_model(vocab_size=8)
+    eot = 7
+    prompts = [[1, 2, 3]] * 6 + [[4, 5]] * 6
+    toks, am, resp = model.generate(prompts, 30, eot_id=eot, pad_id=0,
+                                    generator=torch.Generator().manual_seed(0))
+    P = 3
+    stops = []
+    for i in range(len(prompts)):
+        gen = toks[i, P:].tolist()
+        n = gen.index(eot) + 1 if eot in gen else len(gen)
+        stops.append(n)
+        assert resp[i, :P].sum() == 0
+        assert resp[i, P:P + n].tolist() == [1] * n  # the response, end-of-text included
+        assert resp[i, P + n:].sum() == 0 and am[i, P + n:].sum() == 0
+        assert set(gen[n:]) <= {0}  # padding after the end
+    assert len(set(stops)) > 2, "rows should stop at different steps"
+    assert toks.shape[1] - P == max(stops)  # the loop ends when every row has ended
+
+
+def test_top_p_and_top_k_restrict_support():
+    logits = torch.tensor([[4.0, 3.0, 0.0, -1.0, -2.0]])
+    g = torch.Generator().manual_seed(0)
+    draws = {gpt.sample(logits, 1.0, top_k=2, generator=g).item() for _ in range(200)}
+    assert draws == {0, 1}
+    # probs ~ [.72, .26, .013, ...]: top_p = 0.9 keeps the first two tokens only
+    draws = {gpt.sample(logits, 1.0, top_p=0.9, generator=g).item() for _ in range(200)}
+    assert draws == {0, 1}
+    assert gpt.sample(logits, 0).item() == 0
+
+
+# ----------------------------------------------------------------------------- pretraining
+
+
+def world_text(n_docs=400, seed=0):
+    rng = random.Random(seed)
+    animals, foods = ["fox", "cat", "dog", "hen", "cow"], ["berries", "fish", "bones", "corn"]
+    docs = []
+    for _ in range(n_docs):
+        a, f = rng.choice(animals), rng.choice(foods)
+        docs.append(f"The {a} eats {f}. The {a} is happy. I like the {a}.")
+    return "<|endoftext|>".join(docs)
+
+
+def tiny_cfg(tmp_path, **kw):
+    data = tmp_path / "corpus.txt"
+    if not data.exists():
+        data.write_text(world_text())
+    base = dict(data=str(data), out=str(tmp_path / "run"), vocab_size=300, block_size=32,
+                n_layer=2, n_head=2, n_embd=32, batch_size=16, max_iters=200, lr=3e-3,
+                warmup_iters=10, eval_interval=100, eval_iters=4)
+    return gpt.Config(**{**base, **kw})
+
+
+def test_pretraining_learns(tmp_path):
+    hist = gpt.train(tiny_cfg(tmp_path))
+    assert hist["loss/val"][-1] < 0.5 * math.log(300)
+    ck = gpt.load_checkpoint(tmp_path / "run" / "base.pt")
+    assert ck["step"] == 200 and ck["tokenizer"].startswith("bpe-")
+    assert (tmp_path / "run" / "tokenizer.tiktoken").exists()
+    lines = (tmp_path / "run" / "pretrain.jsonl").read_text().splitlines()
+    assert [json.loads(x)["step"] for x in lines] == [100, 200]
+
+
+def test_overfit_one_batch():
+    model = small_model().train()
+    opt = gpt.make_optimizer(model, 3e-3, 0.0)
+    x = torch.randint(0, 97, (4, 32))
+    for _ in range(200):
+        _, loss = model(x[:, :-1], targets=x[:, 1:])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert loss.item() < 0.05
+
+
+def test_resume_equals_uninterrupted(tmp_path, monkeypatch):
+    cfg = tiny_cfg(tmp_path, max_iters=30, eval_interval=10, dropout=0.1)
+    gpt.train(cfg)
+    straight = gpt.load_checkpoint(tmp_path / "run" / "base.pt")["model"]
+
+    real, calls = gpt.get_batch, {"n": 0}
+
+    def crash(*a, **kw):  # dies at step 22: 21 train + 2 x 4 eval batches came before
+        calls["n"] += 1
+        if calls["n"] == 30:
+            raise KeyboardInterrupt
+        return real(*a, **kw)
+
+    monkeypatch.setattr(gpt, "get_batch", crash)
+    cfg2 = tiny_cfg(tmp_path, max_iters=30, eval_interval=10, dropout=0.1,
+                    out=str(tmp_path / "run2"))
+    with pytest.raises(KeyboardInterrupt):
+        gpt.train(cfg2)
+    assert gpt.load_checkpoint(tmp_path / "run2" / "base.pt")["step"] == 20
+    monkeypatch.setattr(gpt, "get_batch", real)
+    cfg2.resume = True
+    gpt.train(cfg2)
+    resumed = gpt.load_checkpoint(tmp_path / "run2" / "base.pt")["model"]
+    for k in straight:
+        assert torch.equal(straight[k], resumed[k]), k
+
+
+def test_nan_loss_keeps_last_good_checkpoint(tmp_path, monkeypatch):
+    cfg = tiny_cfg(tmp_path, max_iters=20, eval_interval=10)
+    gpt.train(cfg)
+    ckpt = tmp_path / "run" / "base.pt"
+    before = ckpt.read_bytes()
+    nan = torch.tensor(float("nan"), requires_grad=True)
+    monkeypatch.setattr(gpt.F, "cross_entropy", lambda *a, **kw: nan * 1.0)
+    with pytest.raises(FloatingPointError, match="last good checkpoint"):
+        gpt.train(tiny_cfg(tmp_path, max_iters=40, eval_interval=10, resume=True))
+    assert ckpt.read_bytes() == before
+
+
+def test_checkpoint_errors(tmp_path):
+    gpt.train(tiny_cfg(tmp_path, max_iters=10, eval_interval=10))
+    ckpt = tmp_path / "run" / "base.pt"
+    with pytest.raises(FileNotFoundError, match="python gpt.py"):
+        gpt.load_checkpoint(tmp_path / "missing.pt")
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(ckpt.read_bytes()[:1000])
+    with pytest.raises(RuntimeError, match="corrupt or truncated"):
+        gpt.load_checkpoint(truncated)
+    garbage = tmp_path / "garbage.pt"
+    garbage.write_bytes(b"not a checkpoint at all" * 10)
+    with pytest.raises(RuntimeError, match="corrupt or truncated"):
+        gpt.load_checkpoint(garbage)
+    import tokenizer as tok
+    other = tok.build_encoding(tok.train_bpe("completely different words here " * 50, 270))
+    with pytest.raises(ValueError, match="tokenizer"):
+        gpt.load_checkpoint(ckpt, enc=other)
+    model, _ = gpt.load_model(ckpt)
+    assert isinstance(model, GPT)
+
+
+def test_bad_data_files(tmp_path):
+    with pytest.raises(FileNotFoundError, match="python data.py"):
+        gpt.train(tiny_cfg(tmp_path, data=str(tmp_path / "nope.txt")))
+    empty = tmp_path / "empty.txt"
+    empty.write_text("  \n")
+    with pytest.raises(ValueError, match="empty"):
+        gpt.train(tiny_cfg(tmp_path, data=str(empty)))
+
+
+def test_cli_lists_every_field(capsys):
+    with pytest.raises(SystemExit):
+        gpt.config_from_args(gpt.Config, ["--help"])
+    text = capsys.readouterr().out
+    for f in gpt.Config.__dataclass_fields__:
+        assert f"--{f}" in text
+    cfg = gpt.config_from_args(gpt.Config, ["--n_layer", "3", "--compile", "--lr", "0.5"])
+    assert cfg.n_layer == 3 and cfg.compile is True and cfg.lr == 0.5
