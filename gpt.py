@@ -358,6 +358,28 @@ def pad_left(seqs, pad_id, device="cpu"):
     return ids.to(device), am.to(device)
 
 
+def encode_pair(enc, prompt: str, response: str, block_size: int):
+    """Token ids of an (already templated) prompt + response + end-of-text, and how many of
+    them are prompt. A pair longer than the context loses prompt tokens from the left (the
+    response is never cut; the caller counts the truncations). Returns (ids, n_prompt, cut)."""
+    p, r = tok.encode(enc, prompt), tok.encode(enc, response) + [enc.eot_token]
+    if len(r) >= block_size:
+        raise ValueError(f"response of {len(r)} tokens does not fit the context "
+                         f"(block_size={block_size}): {response[:60]!r}...")
+    cut = max(0, len(p) + len(r) - block_size)
+    return p[cut:] + r, len(p) - cut, cut > 0
+
+
+def batch_pairs(pairs, pad_id, device="cpu"):
+    """[(ids, n_prompt), ...] -> tokens, attention_mask, response_mask, each (B, T), left-padded
+    like generate()'s output, so every sequence ends at column T-1 (where the RM reads)."""
+    tokens, am = pad_left([ids for ids, _ in pairs], pad_id, device)
+    T = tokens.shape[1]
+    n_resp = torch.tensor([len(ids) - n for ids, n in pairs], device=device)
+    resp = (torch.arange(T, device=device)[None] >= T - n_resp[:, None]).long()
+    return tokens, am, resp
+
+
 def logprobs_from_logits(logits, tokens, temperature=1.0):
     """log p(tokens[:, t+1] | tokens[:, :t+1]): logits (B, T, V), tokens (B, T) -> (B, T-1).
     Temperature divides the logits exactly as sampling did, so PPO's ratio starts at 1."""

@@ -300,3 +300,23 @@ def test_cli_lists_every_field(capsys):
         assert f"--{f}" in text
     cfg = gpt.config_from_args(gpt.Config, ["--n_layer", "3", "--compile", "--lr", "0.5"])
     assert cfg.n_layer == 3 and cfg.compile is True and cfg.lr == 0.5
+
+
+def test_encode_pair_and_batch_pairs():
+    import tokenizer as tok
+    enc = tok.build_encoding(tok.train_bpe("the fox eats berries. " * 50, 280))
+    ids, n_prompt, cut = gpt.encode_pair(enc, "the fox", " eats berries.", 64)
+    assert not cut and ids[-1] == enc.eot_token
+    assert tok.decode(enc, ids[:n_prompt]) == "the fox"
+    assert tok.decode(enc, ids[n_prompt:-1]) == " eats berries."
+    long_prompt = "the fox " * 40
+    ids2, n2, cut2 = gpt.encode_pair(enc, long_prompt, " eats berries.", 16)
+    assert cut2 and len(ids2) == 16 and tok.decode(enc, ids2[n2:-1]) == " eats berries."
+    with pytest.raises(ValueError, match="does not fit"):
+        gpt.encode_pair(enc, "x", " eats berries." * 10, 8)
+    tokens, am, resp = gpt.batch_pairs([(ids, n_prompt), (ids2, n2)], pad_id=0)
+    assert tokens.shape == (2, 16)
+    for row, (s, n) in enumerate([(ids, n_prompt), (ids2, n2)]):
+        assert tokens[row, -len(s):].tolist() == s and am[row].sum() == len(s)
+        assert resp[row].sum() == len(s) - n and resp[row, -1] == 1
+        assert tokens[row][resp[row].bool()].tolist() == s[n:]
