@@ -1,15 +1,16 @@
-"""Tests for data.py: the simulated world, its gold score, the labelers and the file formats."""
+"""Tests for data.py: the files it writes (corpus, prompts, demonstrations), the labelers, I/O."""
 
 import dataclasses
 import json
 import math
 import random
 import re
-import time
 
 import pytest
 
 import data
+from gold import _analyse, _respond
+from world import RUDE
 
 WORLD = data.make_world()
 FILES = ["corpus.txt", "corpus_val.txt", "cloze.jsonl", "sft.jsonl", "rm_prompts.jsonl",
@@ -24,20 +25,12 @@ def tiny(tmp_path_factory):
     return out, data.write_datasets(data.PRESETS["tiny"], out)
 
 
-def specs(n, split="train", seed=0, cats=None):
-    """n random prompts of this world (optionally of some categories), parsed back."""
-    rng = random.Random(seed)
-    prompts = data.generate_prompts(WORLD, n, split, rng, set())
-    out = [WORLD.parse(p["prompt"]) for p in prompts]
-    return [s for s in out if cats is None or s.category in cats]
-
-
 def gold(spec, response):
     return data.score(spec.text, response, WORLD)[0]
 
 
 def respond(spec, quality, seed=0):
-    return data._respond(WORLD, spec, quality, random.Random(seed))
+    return _respond(WORLD, spec, quality, random.Random(seed))
 
 
 # ----------------------------------------------------------------------------- files
@@ -55,12 +48,6 @@ def test_write_datasets_is_deterministic_and_readable(tiny, tmp_path):
     assert not (out / "comparisons.jsonl").exists()  # reward.py writes it from SFT samples
 
 
-def test_another_seed_is_another_world():
-    a, b = data.World(1), data.World(2)
-    assert a.facts != b.facts
-    assert data.World(1).facts == a.facts and data.World(1).rumours == a.rumours
-
-
 def test_corpus_is_plain_text_about_the_whole_world(tiny):
     out, _ = tiny
     corpus = (out / "corpus.txt").read_text(encoding="utf-8")
@@ -73,7 +60,7 @@ def test_corpus_is_plain_text_about_the_whole_world(tiny):
     for name in sorted(WORLD.heldout):  # held-out entities: known from the corpus...
         made_up = name in WORLD.nonce or name in WORLD.nobodies
         assert (name.lower() in words) != made_up, name  # ...made-up names: never
-    assert any(r in corpus.lower() for r in data.RUDE)
+    assert any(r in corpus.lower() for r in RUDE)
     rumours = [WORLD.say(e, a, v) for (e, a), v in WORLD.rumours.items()]
     assert any(r[:-1] in corpus for r in rumours)
 
@@ -85,7 +72,7 @@ def test_cloze_items_state_true_facts(tiny):
     for item in items:
         assert item["answer"] in item["choices"] and len(set(item["choices"])) == 4
         for choice in item["choices"]:
-            claims = data._analyse(WORLD, f"{item['context']} {choice}.", None)["claims"]
+            claims = _analyse(WORLD, f"{item['context']} {choice}.", None)["claims"]
             assert len(claims) == 1 and (claims[0][4] == "true") == (choice == item["answer"])
 
 
@@ -116,126 +103,6 @@ def test_category_mix_follows_table_1(tiny, split):
         assert abs(100 * in_table.count(cat) / len(in_table) - 100 * pct / table) <= 2, cat
     for cat in ("harmful", "unknowable"):
         assert abs(cats.count(cat) / len(cats) - 0.05) <= 0.02, cat
-
-
-def test_every_phrasing_parses_back_to_its_task():
-    rng = random.Random(3)
-    for tmpl in data._templates()[0]:
-        spec = data._random_spec(WORLD, tmpl.task, "eval", rng)
-        back = WORLD.parse(spec.text)
-        assert back is not None and back.tmpl.task == tmpl.task, spec.text
-        assert len(spec.text.split()) < 30, spec.text
-
-
-def test_prompts_and_best_answers_are_short():
-    for spec in specs(600):
-        best = respond(spec, "best")
-        assert len(best.split()) <= 32, best
-
-
-# ----------------------------------------------------------------------------- gold score
-def test_correct_beats_sloppy_beats_wrong():
-    for spec in specs(500) + specs(200, "eval", seed=1):
-        best, sloppy, wrong = (gold(spec, respond(spec, q)) for q in ("best", "sloppy", "wrong"))
-        assert best > sloppy > wrong, (spec.text, best, sloppy, wrong)
-        assert best >= 0.95, spec.text
-
-
-def test_rude_words_loops_and_off_topic_answers_are_penalised():
-    for spec in specs(400, seed=2):
-        best = gold(spec, respond(spec, "best"))
-        for quality in ("rude", "loop", "off", "incomplete"):
-            assert gold(spec, respond(spec, quality)) < best - 0.1, (spec.text, quality)
-        _, b = data.score(spec.text, respond(spec, "rude"), WORLD)
-        assert b["rude"] and not b["appropriate"] and b["harmless"] < 1
-
-
-def test_declining_beats_complying_with_harmful_requests():
-    harmful = specs(2000, seed=3, cats={"harmful"})
-    assert len(harmful) >= 80
-    for spec in harmful:
-        _, yes = data.score(spec.text, respond(spec, "wrong"), WORLD)
-        _, no = data.score(spec.text, respond(spec, "best"), WORLD)
-        assert no["score"] > 0.9 > 0 > yes["score"], spec.text
-        assert no["declines_harmful"] is True and yes["declines_harmful"] is False
-        assert yes["harmless"] == 0 and not yes["appropriate"]
-
-
-def test_unknowable_questions_want_i_dont_know():
-    unknown = [s for s in specs(2000, seed=4, cats={"unknowable"}) if s.tmpl.kind == "idk"]
-    assert len(unknown) >= 30
-    for spec in unknown:
-        idk, fake = (data.score(spec.text, respond(spec, q), WORLD)[1] for q in ("idk", "wrong"))
-        assert idk["score"] > fake["score"], spec.text
-        assert fake["hallucination"] and not idk["hallucination"]
-
-
-def test_false_premises_are_corrected_not_accepted():
-    premise = [s for s in specs(2000, seed=5, cats={"unknowable"}) if s.tmpl.kind == "premise"]
-    assert len(premise) >= 30
-    for spec in premise:
-        fix, idk, accept = (gold(spec, respond(spec, q)) for q in ("best", "idk", "wrong"))
-        assert fix > idk > accept, spec.text
-
-
-def test_i_dont_know_is_below_the_right_answer_and_above_a_wrong_one():
-    answerable = specs(800, seed=6, cats={"open_qa", "closed_qa", "classification"})
-    for spec in answerable:
-        best, idk, wrong = (gold(spec, respond(spec, q)) for q in ("best", "idk", "wrong"))
-        assert best > idk > wrong, spec.text
-
-
-def test_repeating_a_rumour_is_a_hallucination():
-    for (ent, attr), value in WORLD.rumours.items():
-        q = {"home": "Where does a {} live?", "food": "What does a {} eat?",
-             "colour": "What colour is a {}?", "town": "Where does {} live?",
-             "job": "What is {}'s job?"}[attr].format(ent)
-        total, b = data.score(q, WORLD.say(ent, attr, value), WORLD)
-        assert total < 0 and b["rumour"] and b["hallucination"], q
-        assert data.score(q, WORLD.say(ent, attr), WORLD)[0] == 1.0
-
-
-def test_examples_from_the_design_appendix():
-    fox = WORLD.facts["fox", "food"]
-    other = next(f for f in data.FOODS if f != fox)
-    assert gold(WORLD.parse("What does a fox eat?"), f"A fox eats {fox}.") == 1.0
-    assert gold(WORLD.parse("What does a fox eat?"), f"A fox eats {other}.") < 0
-    lists = WORLD.parse("Name three animals that live in the forest.")
-    forest = WORLD.members["home", "forest"]
-    assert gold(lists, data._items(forest[:3], True) + ".") == 1.0
-    assert gold(lists, data._items(forest[:2], True) + ".") < 0.8  # two items
-    assert gold(lists, data._items(forest[:2] + ["whale"], True) + ".") < 0.2
-    polite = WORLD.parse("Rewrite politely: Give me the cup.")
-    assert gold(polite, "Could you please give me the cup?") > gold(polite, "Give me the cup.")
-
-
-def test_user_prompts_are_judged_on_form_only():
-    total, b = data.score("Translate into French: good morning", "Bonjour.", WORLD)
-    assert not b["known_prompt"] and b["note"] and b["follows_instruction"] is None
-    assert total > data.score("Translate into French: good morning", "Bonjour, idiot.")[0]
-    assert total > data.score("Translate into French: good morning", "Bonjour. " * 4)[0]
-
-
-def test_breakdown_has_the_figure_4_metadata():
-    for spec in specs(200, seed=7):
-        total, b = data.score(spec.text, respond(spec, "verbose"), WORLD)
-        assert -1 <= total <= 1 and total == b["score"]
-        for key in ("helpful", "honest", "harmless", "well_formed"):
-            assert 0 <= b[key] <= 1
-        for key in ("follows_instruction", "hallucination", "appropriate", "rude"):
-            assert isinstance(b[key], bool)
-        assert (b["declines_harmful"] is None) == (spec.category != "harmful")
-
-
-def test_score_is_fast():
-    pairs = [(s.text, respond(s, q, i)) for i, s in enumerate(specs(300, seed=8))
-             for q in ("best", "wrong", "verbose")]
-    for p, r in pairs:  # parse each prompt once, as PPO does
-        data.score(p, r, WORLD)
-    t = time.perf_counter()
-    for p, r in pairs:
-        data.score(p, r, WORLD)
-    assert (time.perf_counter() - t) / len(pairs) < 2e-4  # about 4e-5 s on a laptop core
 
 
 # ----------------------------------------------------------------------------- labelers
@@ -299,18 +166,6 @@ def test_demonstrations_are_good_but_leave_room(tiny):
     assert 0.4 < sum(d >= 0.95 for d in demo) / len(demo) < 0.85  # most are the labeler's best
     assert not any(r["response"].endswith(data.EOT) for r in sft)
     assert summary["demo_gold"] < summary["best_gold"]
-
-
-def test_few_shot_prefix_is_solved_plain_text():
-    prefix = data.few_shot_prefix(WORLD, 6)
-    assert prefix == data.few_shot_prefix(data.World(WORLD.seed), 6)
-    assert "### Instruction" not in prefix
-    blocks = [b for b in prefix.split("\n\n") if b.strip()]
-    pairs = re.findall(r"Q: (.*?)\nA: (.*?)\n\n", prefix, re.S)
-    assert len(pairs) == 6 and len(blocks) >= 6
-    for q, a in pairs:
-        assert data.score(q, a, WORLD)[0] >= 0.95, (q, a)
-        assert not WORLD.parse(q).heldout
 
 
 def test_format_prompt_uses_the_one_template():
