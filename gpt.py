@@ -358,16 +358,22 @@ def pad_left(seqs, pad_id, device="cpu"):
     return ids.to(device), am.to(device)
 
 
-def encode_pair(enc, prompt: str, response: str, block_size: int):
+def encode_pair(enc, prompt: str, response: str, block_size: int, cut_response=False):
     """Token ids of an (already templated) prompt + response + end-of-text, and how many of
     them are prompt. A pair longer than the context loses prompt tokens from the left (the
-    response is never cut; the caller counts the truncations). Returns (ids, n_prompt, cut)."""
+    caller counts the truncations). A response that alone does not fit is an error, or with
+    cut_response keeps its start after a quarter context of prompt (a reward model then
+    reads a cut response). Returns (ids, n_prompt, cut)."""
     p, r = tok.encode(enc, prompt), tok.encode(enc, response) + [enc.eot_token]
-    if len(r) >= block_size:
-        raise ValueError(f"response of {len(r)} tokens does not fit the context "
-                         f"(block_size={block_size}): {response[:60]!r}...")
+    long_response = len(r) >= block_size
+    if long_response:
+        if not cut_response:
+            raise ValueError(f"response of {len(r)} tokens does not fit the context "
+                             f"(block_size={block_size}): {response[:60]!r}...")
+        p = p[-(block_size // 4):]
+        r = r[:block_size - len(p) - 1] + [enc.eot_token]
     cut = max(0, len(p) + len(r) - block_size)
-    return p[cut:] + r, len(p) - cut, cut > 0
+    return p[cut:] + r, len(p) - cut, cut > 0 or long_response
 
 
 def batch_pairs(pairs, pad_id, device="cpu"):
@@ -427,12 +433,34 @@ def load_checkpoint(path, make_cmd: str = "python gpt.py --data FILE --out DIR",
     return ck
 
 
-def load_model(path, make_cmd=None, enc=None, device="cpu"):
-    """A GPT from a checkpoint written by any stage ({"config", "model", ...})."""
+def load_model(path, make_cmd=None, enc=None, device="cpu", dropout=None):
+    """A GPT from a checkpoint written by any stage ({"config", "model", ...}); dropout
+    overrides the checkpoint's (SFT trains with residual dropout, paper C.1)."""
     ck = load_checkpoint(path, make_cmd or "python gpt.py --data FILE --out DIR", enc)
-    model = GPT(GPTConfig.from_dict(ck["config"]))
+    cfg = GPTConfig.from_dict(ck["config"])
+    model = GPT(cfg if dropout is None else dataclasses.replace(cfg, dropout=dropout))
     model.load_state_dict(ck["model"])
     return model.to(device), ck
+
+
+def need(path, make_cmd: str) -> Path:
+    """The path, or a FileNotFoundError that names the command that makes it."""
+    if not Path(path).exists():
+        raise FileNotFoundError(f"{path} not found; it is made by: {make_cmd}")
+    return Path(path)
+
+
+def load_encoding(out, tokenizer_id: str):
+    """The tokenizer a checkpoint was trained with: GPT-2's, or the run's out/tokenizer.tiktoken,
+    checked against the id the checkpoint recorded (two runs mixed in one directory)."""
+    if tokenizer_id == "gpt2":
+        return tok.get_encoding("gpt2")
+    path = need(Path(out) / "tokenizer.tiktoken", f"python gpt.py --out {out}")
+    enc = tok.load_tokenizer(path)
+    if tok.tokenizer_id(enc) != tokenizer_id:
+        raise ValueError(f"{path} is {tok.tokenizer_id(enc)!r}, but the checkpoint was trained "
+                         f"with {tokenizer_id!r}: two runs are mixed in {out}")
+    return enc
 
 
 def run_tokenizer(cfg: Config, text: str | None = None):
@@ -458,9 +486,10 @@ def pick_device(name="auto") -> str:
 
 def autocast(device: str, dtype: str = "auto"):
     """bf16 autocast where the device supports it (cuda with bf16), else a no-op context."""
-    use = dtype == "bf16" or (dtype == "auto" and device == "cuda"
+    kind = str(device).split(":")[0]  # "cuda:0" -> "cuda"
+    use = dtype == "bf16" or (dtype == "auto" and kind == "cuda"
                               and torch.cuda.is_bf16_supported())
-    return torch.autocast(device_type=device.split(":")[0], dtype=torch.bfloat16, enabled=use)
+    return torch.autocast(device_type=kind, dtype=torch.bfloat16, enabled=use)
 
 
 def log_jsonl(path, record: dict) -> None:

@@ -320,3 +320,12 @@ def test_encode_pair_and_batch_pairs():
         assert tokens[row, -len(s):].tolist() == s and am[row].sum() == len(s)
         assert resp[row].sum() == len(s) - n and resp[row, -1] == 1
         assert tokens[row][resp[row].bool()].tolist() == s[n:]
+
+
+def test_encode_pair_cuts_long_response_on_request():
+    import tokenizer as tok
+    enc = tok.build_encoding(tok.train_bpe("the fox eats berries. " * 50, 280))
+    ids, n, cut = gpt.encode_pair(enc, "the fox " * 10, " eats berries." * 10, 16,
+                                  cut_response=True)
+    assert cut and len(ids) <= 16 and ids[-1] == enc.eot_token and n == 16 // 4
+    assert tok.decode(enc, ids[n:-1]).startswith(" eats berries.")
