@@ -1,0 +1,552 @@
+"""ppo.py: step 3 of InstructGPT, PPO and PPO-ptx against the reward model (Eq. 2).
+
+Paper: Ouyang et al. 2022, section 3.5 "Reinforcement learning (RL)" and appendix C.4 (the seed
+explainer's 2.2.3). The SFT model is fine-tuned in a bandit environment: it sees a prompt x, it
+answers y, the reward model scores (x, y), and the episode ends. The objective, maximised over
+the RL policy pi_RL (phi its parameters), is
+
+    objective(phi) = E_{(x,y) ~ D_pi_RL}[ r_theta(x, y) - beta log(pi_RL(y|x) / pi_SFT(y|x)) ]
+                     + gamma E_{x ~ D_pretrain}[ log pi_RL(x) ]                          (Eq. 2)
+
+The first expectation is maximised with PPO (Schulman et al. 2017), its KL term spread over the
+response's tokens (Ziegler et al. 2019); the second is the language-model loss on pretraining
+text. gamma = 0 is "PPO"; gamma > 0 is "PPO-ptx", the paper's InstructGPT. One iteration:
+
+    rollout     sample a response to each of batch_size prompts (KV cache, temperature 1)
+    score       RM score, reference log-probs, values, old log-probs: one forward each
+    advantages  per-token rewards (Eq. 2's first two terms), GAE, whitening
+    update      ppo_epochs x minibatches: clipped surrogate + clipped value loss (+ ptx), Adam
+
+    python ppo.py --out runs/cpu                   # sft.pt, rm.pt, prompts.jsonl -> ppo.pt
+    python ppo.py --out runs/cpu --ptx_coef 1      # PPO-ptx, + corpus.txt -> ppo_ptx.pt
+    python ppo.py --help                           # every Config field
+
+Glossary:
+    pi_RL, pi_SFT   `policy` (trained), `ref` (the frozen SFT model: the reference)
+    r_theta(x, y)   `score`: the RM's normalised reward of a whole response (reward.py)
+    beta            `kl_coef`, weight of the per-token KL penalty
+    gamma (Eq. 2)   `ptx_coef`, weight of the pretraining log-likelihood
+    epsilon         `clip_eps`, PPO's clip range of the probability ratio
+    lambda          `gae_lambda`, GAE's bias-variance trade-off; its discount is `gamma` (= 1)
+    V(x, y_<t)      `values`, the value model's estimate of the return from token t on
+    shapes          tokens (B, T) as gpt.generate returns them (prompt left-padded, response
+                    right-padded); per-token tensors (B, T-1): entry t is about token t+1;
+                    `mask` (B, T-1) is 1 where token t+1 is a response token (end-of-text too)
+
+Implementation details, tagged [Dn] in the code:
+ [D1] The RM scores the whole response once, at its final token (the end-of-text); every other
+      token gets no reward from it.
+ [D2] The KL penalty is per token, r_t = -beta kl_t: kl_t = log pi_RL - log pi_SFT of the
+      sampled token (k1, the paper's), or k3 = (rho - 1) - log rho, rho = pi_SFT / pi_RL
+      (always >= 0, lower variance), computed with expm1 for stability.
+ [D3] beta is fixed (paper) or adaptive (Ziegler et al. 2019): after each batch of n episodes,
+      beta *= 1 + clip(KL / target_kl - 1, -0.2, 0.2) * n / kl_horizon.
+ [D4] The value function is a separate model, initialised from the RM: its body and head, with
+      the RM's normalisation bias folded into the head; the head reads every position.
+ [D5] GAE (Schulman et al. 2016) with gamma = 1: the episode ends at the final token, after
+      which values and advantages are 0; returns = advantages + values.
+ [D6] Advantages are whitened (mean 0, std 1) over the batch's response tokens.
+ [D7] The value loss is clipped around the rollout's values, as the ratio is (clip value_clip).
+ [D8] Log-probs are recomputed exactly as sampling computed them: the same temperature, no
+      dropout (eval mode throughout), so the ratio is exactly 1 on the first minibatch.
+ [D9] PPO-ptx: gamma * LM loss on corpus windows is back-propagated right after the PPO loss,
+      into the same gradient buffers, and one optimizer step takes both (App. C.4).
+ [D10] A response that never ends (no end-of-text in max_new_tokens) scores no_eot_penalty
+      instead of the RM's reward, which was never trained on unfinished answers.
+ [D11] Optionally an EMA of the policy weights (paper: decay 0.992) is kept; ppo.pt's "model"
+      is then the EMA (what evaluation loads), "policy" the raw weights (what resume needs).
+ [D12] Losses are means over the minibatch's response tokens; gradient norms are clipped.
+ [D13] The learning rate warms up linearly over `warmup` iterations from lr/10, then stays
+      constant (App. C.4).
+
+Deviations from the paper:
+1. Scale: a ~1M-parameter policy and 100 iterations of 64 episodes (6.4k episodes; paper 256k
+   episodes in batches of 512, minibatches of 64) so that a laptop CPU runs it in minutes;
+   the learning rate is ours accordingly.
+2. ptx_coef: the paper's 27.8 weighs a loss over 8x as many pretraining examples as episodes;
+   what matters is its gradient beside PPO's, which differs at our scale. We take
+   `--ptx_coef 1` with 8 corpus windows per minibatch (4x its response tokens): on the tiny
+   preset it gave the same RM score as PPO, and removed the alignment tax (held-out LM loss
+   after 60 iterations: SFT 1.98, PPO 2.96, PPO-ptx 1.42).
+3. GAE's lambda, value clipping and vf_coef are not given in the paper; the values are those of
+   Ziegler et al. 2019's code (lambda 0.95, value clip 0.2, vf_coef 0.1).
+"""
+
+import copy
+import dataclasses
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+
+import data
+import gpt
+import reward
+import tokenizer as tok
+
+
+@dataclass
+class Config:
+    """PPO (ptx_coef = 0) or PPO-ptx (ptx_coef > 0); reads and writes the run directory `out`."""
+
+    out: str = "runs/cpu"  # run dir: sft.pt, rm.pt, prompts.jsonl (+ corpus.txt) -> ppo.pt
+    name: str = ""  # output name; "" = "ppo" if ptx_coef == 0 else "ppo_ptx" (-> NAME.pt)
+    policy_init: str = "sft"  # out/<policy_init>.pt or a .pt path: policy and reference (SFT)
+    value_init: str = "rm"  # [D4] "rm" (paper 3.5) | "sft" | "fresh" (RM body): zero head
+    kl_coef: float = 0.02  # beta, per-token KL penalty (paper App. C.4: 0.02)
+    kl_estimator: str = "k1"  # [D2] "k1": log pi_RL - log pi_SFT (paper) | "k3"
+    adaptive_kl: bool = False  # [D3] adapt beta towards target_kl (paper: fixed beta)
+    target_kl: float = 6.0  # KL per response, in nats, the controller aims at (Ziegler: 6)
+    kl_horizon: int = 10000  # episodes over which beta adapts (Ziegler: 10000)
+    ptx_coef: float = 0.0  # gamma of Eq. 2: 0 = PPO, > 0 = PPO-ptx (paper: 27.8; deviation 3)
+    ptx_batch_size: int = 8  # corpus windows per minibatch (paper: 8x the RL episodes)
+    clip_eps: float = 0.2  # epsilon, clip range of the ratio (paper C.4: 0.2)
+    value_clip: float = 0.2  # [D7] clip range of the values, 0 = off (paper: not given)
+    vf_coef: float = 0.1  # value loss weight (own model and Adam: acts only via grad_clip)
+    entropy_coef: float = 0.0  # entropy bonus (paper: none)
+    gae_lambda: float = 0.95  # lambda of GAE (paper: not given)
+    gamma: float = 1.0  # discount of GAE (paper C.4: 1, no discount)
+    iterations: int = 100  # batches of episodes (paper: 256k episodes / 512 = 500)
+    batch_size: int = 64  # episodes (prompts) per iteration (paper C.4: 512)
+    minibatch_size: int = 16  # episodes per gradient step (paper C.4: 64)
+    ppo_epochs: int = 1  # passes over each batch (paper C.4: 1)
+    lr: float = 3e-5  # peak learning rate of policy and value (ours: deviation 1)
+    warmup: int = 10  # [D13] iterations of linear warmup from lr/10 (paper C.4: 10)
+    weight_decay: float = 0.0  # AdamW (paper: Adam)
+    grad_clip: float = 1.0  # [D12] gradient-norm clip per model (0 = off)
+    temperature: float = 1.0  # sampling temperature, also in the recomputed log-probs (paper: 1)
+    max_new_tokens: int = 64  # response length cap; a response that hits it never ended
+    no_eot_penalty: float = -1.0  # [D10] score of a response that never ends (Ziegler: -1)
+    ema_decay: float = 0.0  # [D11] EMA of the policy weights, 0 = off (paper C.4: 0.992)
+    seed: int = 1337  # prompt order, sampling, minibatches, ptx windows
+    device: str = "auto"  # auto | cpu | cuda | mps
+    dtype: str = "auto"  # auto (bf16 autocast on cuda if supported, else fp32) | fp32 | bf16
+    resume: bool = False  # continue from out/<name>.pt exactly
+    log_every: int = 10  # iterations between printed lines and checkpoints (JSONL: each one)
+
+
+def run_name(cfg: Config) -> str:
+    return cfg.name or ("ppo_ptx" if cfg.ptx_coef > 0 else "ppo")
+
+
+# ----------------------------------------------------------------------------- the models
+
+
+class ValueModel(nn.Module):
+    """[D4] V(x, y_<t): a GPT body and a scalar head read at every position (the RM reads one)."""
+
+    def __init__(self, body: gpt.GPT, head: nn.Linear):
+        super().__init__()
+        self.gpt, self.head = body, head
+
+    def forward(self, tokens, attention_mask=None):
+        """tokens, attention_mask (B, T) -> values (B, T); entry t sees tokens <= t."""
+        return self.head(self.gpt.body(tokens, attention_mask)).squeeze(-1).float()
+
+
+def make_value_model(init: str, rm: reward.RewardModel, sft: gpt.GPT) -> ValueModel:
+    """[D4] The paper's value function starts as the RM; "sft" and "fresh" are ablations."""
+    if init not in ("rm", "sft", "fresh"):
+        raise ValueError(f"value_init must be rm, sft or fresh, got {init!r}")
+    body = copy.deepcopy(sft if init == "sft" else rm.gpt)
+    head = nn.Linear(body.config.n_embd, 1)
+    with torch.no_grad():
+        if init == "rm":
+            head.load_state_dict(rm.head.state_dict())
+            head.bias -= rm.bias  # the RM's normalisation, folded in: V starts as r_theta - bias
+        else:  # a zero head: V = 0 until it learns
+            head.weight.zero_()
+            head.bias.zero_()
+    return ValueModel(body, head)
+
+
+def response_end(response_mask):
+    """Column of each row's final response token: response_mask (B, T) -> (B,)."""
+    return response_mask.shape[1] - 1 - response_mask.flip(-1).argmax(-1)
+
+
+def ended(tokens, response_mask, eot_id):
+    """(B,) bool: the response's final token is the end-of-text (it did not hit the cap)."""
+    return tokens.gather(1, response_end(response_mask)[:, None]).squeeze(1) == eot_id
+
+
+def rm_reward(rm: reward.RewardModel, eot_id: int, no_eot_penalty: float):
+    """The default reward_fn(tokens, attention_mask, response_mask) -> score (B,): the RM's
+    normalised reward, read at each response's end-of-text [D1]; no_eot_penalty for responses
+    that never ended [D10]."""
+    def reward_fn(tokens, attention_mask, response_mask):
+        score = rm(tokens, attention_mask)  # reads the last real token of each row
+        return torch.where(ended(tokens, response_mask, eot_id), score, no_eot_penalty)
+    return reward_fn
+
+
+# ----------------------------------------------------------------------------- the losses
+
+
+def masked_mean(x, mask):
+    return (x * mask).sum() / mask.sum().clamp(min=1)
+
+
+def whiten(x, mask):
+    """[D6] (x - mean) / std over the entries where mask is 1, 0 elsewhere. x, mask (B, T)."""
+    mean = masked_mean(x, mask)
+    var = masked_mean((x - mean) ** 2, mask)
+    return (x - mean) * torch.rsqrt(var + 1e-8) * mask
+
+
+def kl_penalized_rewards(logprobs, ref_logprobs, score, mask, kl_coef, estimator="k1"):
+    """Eq. 2's first two terms as per-token rewards. logprobs, ref_logprobs, mask (B, T-1): the
+    sampled tokens' log-probs under pi_RL and pi_SFT; score (B,) the RM's r_theta(x, y).
+    Returns rewards (B, T-1) = -beta kl_t on response tokens [D2], plus the score at each
+    response's final token [D1], and kl (B, T-1) of the chosen estimator."""
+    log_ratio = (logprobs - ref_logprobs) * mask  # log pi_RL(y_t|.) / pi_SFT(y_t|.)
+    if estimator == "k1":
+        kl = log_ratio
+    elif estimator == "k3":  # (rho - 1) - log rho, rho = pi_SFT / pi_RL = exp(-log_ratio)
+        kl = torch.expm1(-log_ratio) + log_ratio
+    else:
+        raise ValueError(f"kl_estimator must be k1 or k3, got {estimator!r}")
+    rewards = -kl_coef * kl * mask  # Eq. 2: - beta log(pi_RL / pi_SFT), token by token
+    rows = torch.arange(len(score), device=score.device)
+    rewards[rows, response_end(mask)] += score  # Eq. 2: + r_theta(x, y), at the final token
+    return rewards, kl
+
+
+def gae(rewards, values, mask, gamma=1.0, lam=0.95):
+    """[D5] Generalised advantage estimation, backwards over time:
+        delta_t = r_t + gamma V_{t+1} - V_t,        A_t = delta_t + gamma lambda A_{t+1},
+    where V and A are 0 after the final token. rewards, values, mask (B, T-1) -> advantages,
+    returns = advantages + values (B, T-1), both 0 outside the mask."""
+    values = values * mask
+    advantages = torch.zeros_like(rewards)
+    next_adv = next_value = rewards.new_zeros(rewards.shape[0])
+    for t in reversed(range(rewards.shape[1])):
+        delta = rewards[:, t] + gamma * next_value - values[:, t]
+        next_adv = (delta + gamma * lam * next_adv) * mask[:, t]
+        next_value = values[:, t]
+        advantages[:, t] = next_adv
+    return advantages, advantages + values
+
+
+def ppo_policy_loss(logprobs, old_logprobs, advantages, mask, clip_eps=0.2):
+    """PPO's clipped surrogate (Schulman et al. 2017, Eq. 7) as a loss, over response tokens:
+        L = -mean_t min(rho_t A_t, clip(rho_t, 1 - eps, 1 + eps) A_t),  rho_t = pi / pi_old.
+    All inputs (B, T-1). Returns (loss, stats)."""
+    log_ratio = logprobs - old_logprobs
+    ratio = torch.exp(log_ratio)
+    surr = ratio * advantages
+    surr_clipped = ratio.clamp(1 - clip_eps, 1 + clip_eps) * advantages
+    loss = -masked_mean(torch.min(surr, surr_clipped), mask)  # pessimistic: no gain past eps
+    with torch.no_grad():
+        m = mask.bool()
+        stats = {"loss/policy": loss.item(),
+                 "ppo/clipfrac": masked_mean((surr_clipped < surr).float(), mask).item(),
+                 "ppo/approx_kl": masked_mean(torch.expm1(log_ratio) - log_ratio, mask).item(),
+                 "ppo/ratio_mean": masked_mean(ratio, mask).item(),
+                 "ppo/ratio_dev": (ratio[m] - 1).abs().max().item() if m.any() else 0.0}
+    return loss, stats
+
+
+def value_loss(values, old_values, returns, mask, clip=0.2):
+    """[D7] 0.5 mean_t max((V_t - R_t)^2, (V_old,t + clip(V_t - V_old,t, +-clip) - R_t)^2) over
+    response tokens; clip 0 = unclipped. All inputs (B, T-1). Returns (loss, stats)."""
+    err = (values - returns) ** 2
+    if clip > 0:
+        clipped = old_values + (values - old_values).clamp(-clip, clip)
+        err = torch.max(err, (clipped - returns) ** 2)
+    loss = 0.5 * masked_mean(err, mask)
+    return loss, {"loss/value": loss.item()}
+
+
+def ptx_loss(model, batch):
+    """Eq. 2's last term: maximising gamma E[log pi_RL(x)] on pretraining text is minimising
+    gamma times the LM loss; the caller multiplies by gamma. batch: x, targets (B, T) of corpus
+    windows (gpt.get_batch). Returns (loss, stats)."""
+    x, y = batch
+    _, loss = model(x, targets=y)
+    return loss, {"loss/ptx": loss.item()}
+
+
+def entropy(logits, mask, temperature=1.0):
+    """Mean entropy of the sampling distributions at response tokens: logits (B, T, V)."""
+    logp = torch.log_softmax(logits[:, :-1].float() / temperature, -1)
+    return masked_mean(-(logp.exp() * logp).sum(-1), mask)
+
+
+# ----------------------------------------------------------------------------- one iteration
+
+
+@torch.no_grad()
+def rollout(policy, prompt_ids, cfg: Config, eot_id, generator):
+    """Sample a response to each prompt (token lists) with the KV cache. Returns a dict of
+    tokens, attention_mask, response_mask (B, T) and mask (B, T-1) (the response's tokens)."""
+    policy.eval()  # [D8] no dropout, now and in the update
+    with gpt.autocast(str(generator.device), cfg.dtype):
+        tokens, am, resp = policy.generate(prompt_ids, cfg.max_new_tokens, cfg.temperature,
+                                           eot_id=eot_id, generator=generator)
+    return {"tokens": tokens, "attention_mask": am, "response_mask": resp,
+            "mask": resp[:, 1:].float()}  # entry t is about token t+1
+
+
+@torch.no_grad()
+def score(batch, policy, ref, value_model, reward_fn, cfg: Config):
+    """One batched forward of each model over the rollout's tokens: the policy's log-probs
+    (pi_old), the reference's, the values and the reward. Adds them to the batch (B, T-1)."""
+    tokens, am, mask = batch["tokens"], batch["attention_mask"], batch["mask"]
+    with gpt.autocast(str(tokens.device), cfg.dtype):
+        batch["logprobs"] = gpt.sequence_logprobs(policy, tokens, am, cfg.temperature) * mask
+        batch["ref_logprobs"] = gpt.sequence_logprobs(ref, tokens, am, cfg.temperature) * mask
+        batch["values"] = value_model(tokens, am)[:, :-1] * mask  # V before token t+1
+        batch["score"] = reward_fn(tokens, am, batch["response_mask"]).float()  # (B,)
+    return batch
+
+
+@torch.no_grad()
+def advantages(batch, kl_coef, cfg: Config):
+    """Eq. 2's rewards, GAE and whitening; adds rewards, kl, advantages and returns (B, T-1)."""
+    mask = batch["mask"]
+    batch["rewards"], batch["kl"] = kl_penalized_rewards(
+        batch["logprobs"], batch["ref_logprobs"], batch["score"], mask, kl_coef,
+        cfg.kl_estimator)
+    adv, batch["returns"] = gae(batch["rewards"], batch["values"], mask, cfg.gamma,
+                                cfg.gae_lambda)
+    batch["advantages"] = whiten(adv, mask)  # [D6]
+    return batch
+
+
+def backward_minibatch(policy, value_model, mb, cfg: Config, ptx_batch=None):
+    """The gradients of one minibatch, accumulated into .grad: PPO's losses, then ptx's [D9]."""
+    tokens, am, mask = mb["tokens"], mb["attention_mask"], mb["mask"]
+    with gpt.autocast(str(tokens.device), cfg.dtype):
+        logits, _ = policy(tokens, am)
+        logprobs = gpt.logprobs_from_logits(logits, tokens, cfg.temperature)  # [D8]
+        pg, stats = ppo_policy_loss(logprobs, mb["logprobs"], mb["advantages"], mask,
+                                    cfg.clip_eps)
+        with torch.set_grad_enabled(cfg.entropy_coef > 0):  # logging only when off
+            ent = entropy(logits, mask, cfg.temperature)
+        vf, vstats = value_loss(value_model(tokens, am)[:, :-1], mb["values"], mb["returns"],
+                                mask, cfg.value_clip)
+        loss = pg - cfg.entropy_coef * ent + cfg.vf_coef * vf
+    stats.update(vstats, **{"ppo/entropy": ent.item()})
+    if not torch.isfinite(loss):
+        raise FloatingPointError(f"PPO loss is {loss.item()} ({stats}); stopped without "
+                                 f"saving: the last checkpoint is kept. Try a lower --lr")
+    loss.backward()
+    if ptx_batch is not None:  # [D9] consecutive backward passes, one gradient buffer
+        with gpt.autocast(str(tokens.device), cfg.dtype):
+            lm, pstats = ptx_loss(policy, ptx_batch)
+        if not torch.isfinite(lm):
+            raise FloatingPointError(f"ptx loss is {lm.item()}; stopped without saving: the "
+                                     f"last checkpoint is kept. Try a lower --lr")
+        (cfg.ptx_coef * lm).backward()  # Eq. 2: + gamma E[log pi_RL(x)]
+        stats.update(pstats)
+    return stats
+
+
+def update(policy, value_model, opts, batch, cfg: Config, generator, ptx_ids=None, ema=None):
+    """ppo_epochs passes over the batch in shuffled minibatches, one optimizer step each.
+    Returns the stats of every minibatch, in order."""
+    policy.eval()  # [D8] eval mode: no dropout, so training log-probs equal sampling's
+    value_model.eval()
+    B, dev, out = len(batch["tokens"]), batch["tokens"].device, []
+    for _ in range(cfg.ppo_epochs):
+        perm = torch.randperm(B, generator=generator).to(dev)
+        for s in range(0, B, cfg.minibatch_size):
+            idx = perm[s:s + cfg.minibatch_size]
+            mb = {k: v[idx] for k, v in batch.items() if torch.is_tensor(v) and len(v) == B}
+            ptx = None
+            if ptx_ids is not None:
+                x, y = gpt.get_batch(ptx_ids, policy.config.block_size, cfg.ptx_batch_size,
+                                     generator)
+                ptx = (x.to(dev), y.to(dev))
+            for opt in opts:
+                opt.zero_grad(set_to_none=True)
+            out.append(backward_minibatch(policy, value_model, mb, cfg, ptx))
+            for model, opt in zip((policy, value_model), opts, strict=True):
+                if cfg.grad_clip > 0:  # [D12]
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+                opt.step()
+            if ema is not None:  # [D11] ema <- decay * ema + (1 - decay) * weights
+                with torch.no_grad():
+                    for k, v in policy.state_dict().items():
+                        ema[k].lerp_(v, 1 - cfg.ema_decay)
+    return out
+
+
+def explained_variance(values, returns, mask):
+    """1 - Var[R - V] / Var[R] over response tokens: 1 = perfect values, 0 = a constant."""
+    var = masked_mean((returns - masked_mean(returns, mask)) ** 2, mask)
+    err = returns - values
+    return (1 - masked_mean((err - masked_mean(err, mask)) ** 2, mask) / var).item()
+
+
+def adapt_kl_coef(kl_coef, kl, n, target, horizon):
+    """[D3] Ziegler et al. 2019's proportional controller: beta grows when KL > target."""
+    err = min(max(kl / target - 1, -0.2), 0.2)
+    return kl_coef * (1 + err * n / horizon)
+
+
+def prompt_indices(n_prompts, pos, n, seed):
+    """n prompt indices from position pos of an endless stream of shuffles (epoch e shuffled
+    with seed + e), so that resuming needs the position only."""
+    order = lambda e: torch.randperm(n_prompts, generator=torch.Generator().manual_seed(seed + e))
+    return [order(p // n_prompts)[p % n_prompts].item() for p in range(pos, pos + n)]
+
+
+def summarize(batch, gold, mbs, eot_id) -> dict:
+    """An iteration's log record: the roll-outs, Eq. 2's terms, PPO's minibatch means."""
+    mask, mean = batch["mask"], lambda xs: sum(xs) / len(xs)
+    return {"rlhf/score": batch["score"].mean().item(), "rlhf/gold": mean(gold),
+            "rlhf/kl": (batch["logprobs"] - batch["ref_logprobs"]).sum(1).mean().item(),  # k1
+            "rlhf/reward": batch["rewards"].sum(1).mean().item(),  # r_theta - beta KL
+            "rlhf/response_len": mask.sum(1).mean().item(),
+            "rlhf/ended": ended(batch["tokens"], batch["response_mask"], eot_id).float()
+            .mean().item(),
+            "ppo/explained_var": explained_variance(batch["values"], batch["returns"], mask),
+            **{k: mean([s[k] for s in mbs]) for k in mbs[0] if k != "ppo/ratio_dev"},
+            "ppo/ratio_dev_first": mbs[0]["ppo/ratio_dev"]}  # [D8]: exactly 0
+
+
+def gold_scores(batch, enc, prompts):
+    """data.score of each (prompt, response): for the reader only, never a training signal."""
+    out = []
+    for t, m, p in zip(batch["tokens"].tolist(), batch["response_mask"].tolist(), prompts,
+                       strict=True):
+        r = [x for x, keep in zip(t, m, strict=True) if keep]
+        out.append(data.score(p, tok.decode(enc, r[:-1] if r[-1] == enc.eot_token else r))[0])
+    return out
+
+
+# ----------------------------------------------------------------------------- training
+
+
+def load_models(cfg: Config, device):
+    """policy, ref (frozen SFT), value model, RM and tokenizer, with errors that name the
+    command that makes a missing file."""
+    out = Path(cfg.out)
+    init = cfg.policy_init
+    path = Path(init) if init.endswith(".pt") else out / f"{init}.pt"
+    policy, ck = gpt.load_model(path, f"python sft.py --out {out}", device=device)
+    enc = gpt.load_encoding(out, ck["tokenizer"])
+    ref = copy.deepcopy(policy).eval().requires_grad_(False)  # pi_SFT, frozen
+    rm, _ = reward.load_reward_model(out / "rm.pt", enc, device)
+    rm.requires_grad_(False)
+    value_model = make_value_model(cfg.value_init, rm, policy).to(device)
+    return policy, ref, value_model, rm, enc
+
+
+def train(cfg: Config, reward_fn=None) -> dict:
+    """PPO or PPO-ptx from out/sft.pt against out/rm.pt; writes out/<name>.pt and
+    out/<name>_log.jsonl, returns the history. reward_fn(tokens, attention_mask, response_mask)
+    -> (B,) replaces the RM (tests use a toy reward)."""
+    device = gpt.pick_device(cfg.device)
+    out, name = Path(cfg.out), run_name(cfg)
+    ckpt, log = out / f"{name}.pt", out / f"{name}_log.jsonl"
+    policy, ref, value_model, rm, enc = load_models(cfg, device)
+    reward_fn = reward_fn or rm_reward(rm, enc.eot_token, cfg.no_eot_penalty)
+    if not (out / "prompts.jsonl").exists():
+        raise FileNotFoundError(f"{out / 'prompts.jsonl'} not found; it is made by: "
+                                f"python data.py --out {out}")
+    prompts = data.read_prompts(out / "prompts.jsonl")
+    room = policy.config.block_size - cfg.max_new_tokens  # prompt tokens beside a full answer
+    if room < 8:
+        raise ValueError(f"max_new_tokens={cfg.max_new_tokens} leaves no room for a prompt in "
+                         f"block_size={policy.config.block_size}")
+    prompt_ids = [tok.encode(enc, data.format_prompt(p["prompt"]))[-room:] for p in prompts]
+    ptx_ids = None
+    if cfg.ptx_coef > 0:  # Eq. 2's D_pretrain: the corpus the base model learned from
+        ptx_ids = torch.tensor(tok.encode_corpus(enc, gpt.load_corpus(out / "corpus.txt")),
+                               dtype=torch.int32)
+    opts = [gpt.make_optimizer(m, cfg.lr, cfg.weight_decay) for m in (policy, value_model)]
+    sample_gen = torch.Generator(device).manual_seed(cfg.seed)  # roll-outs
+    batch_gen = torch.Generator().manual_seed(cfg.seed + 1)  # minibatch order, ptx windows
+    ema = ({k: v.detach().clone() for k, v in policy.state_dict().items()}
+           if cfg.ema_decay > 0 else None)
+    it, state, hist = 0, {"kl_coef": cfg.kl_coef, "prompt_pos": 0}, {}
+    if cfg.resume and ckpt.exists():
+        ck = gpt.load_checkpoint(ckpt, f"python ppo.py --out {out}", enc)
+        policy.load_state_dict(ck["policy"] if ema is not None else ck["model"])
+        value_model.load_state_dict(ck["value"]["model"])
+        for opt, sd in zip(opts, ck["optimizer"], strict=True):
+            opt.load_state_dict(sd)
+        if ema is not None:
+            ema = ck["model"]
+        sample_gen.set_state(ck["rng"]["sample"])
+        batch_gen.set_state(ck["rng"]["batch"])
+        torch.set_rng_state(ck["rng"]["torch"])
+        it, state, hist = ck["step"], ck["state"], ck["history"]
+        print(f"resumed {ckpt} at iteration {it}")
+    elif log.exists():
+        log.unlink()
+
+    def save():
+        gpt.save_checkpoint({
+            "config": dataclasses.asdict(policy.config), "kind": "policy",
+            "model": ema if ema is not None else policy.state_dict(),  # [D11]
+            **({"policy": policy.state_dict()} if ema is not None else {}),
+            "tokenizer": tok.tokenizer_id(enc), "step": it, "state": state, "history": hist,
+            "value": {"config": dataclasses.asdict(value_model.gpt.config),
+                      "model": value_model.state_dict()},
+            "optimizer": [opt.state_dict() for opt in opts],
+            "train_config": dataclasses.asdict(cfg),
+            "rng": {"torch": torch.get_rng_state(), "sample": sample_gen.get_state(),
+                    "batch": batch_gen.get_state()}}, ckpt)
+
+    print(f"{name}: policy {policy.num_params() / 1e6:.2f}M, value "
+          f"{value_model.gpt.num_params() / 1e6:.2f}M parameters; {len(prompts)} prompts, "
+          f"{cfg.iterations} iterations of {cfg.batch_size} episodes; beta {cfg.kl_coef}, "
+          f"gamma {cfg.ptx_coef}; {device}")
+    from tqdm import tqdm
+    bar = tqdm(total=cfg.iterations, initial=it, desc=name, file=sys.stdout, dynamic_ncols=True,
+               leave=False)
+    while it < cfg.iterations:
+        lr = cfg.lr * min(1.0, 0.1 + 0.9 * it / cfg.warmup) if cfg.warmup > 0 else cfg.lr  # [D13]
+        for opt in opts:
+            for g in opt.param_groups:
+                g["lr"] = lr
+        t0 = time.time()
+        idx = prompt_indices(len(prompts), state["prompt_pos"], cfg.batch_size, cfg.seed)
+        batch = rollout(policy, [prompt_ids[i] for i in idx], cfg, enc.eot_token, sample_gen)
+        t1 = time.time()
+        score(batch, policy, ref, value_model, reward_fn, cfg)
+        t2 = time.time()
+        gold = gold_scores(batch, enc, [prompts[i]["prompt"] for i in idx])
+        t3 = time.time()
+        advantages(batch, state["kl_coef"], cfg)
+        mbs = update(policy, value_model, opts, batch, cfg, batch_gen, ptx_ids, ema)
+        t4 = time.time()
+        rec = {"iteration": it + 1, "episodes": (it + 1) * len(idx),
+               **summarize(batch, gold, mbs, enc.eot_token), "rlhf/kl_coef": state["kl_coef"],
+               "lr": lr, "time/rollout": t1 - t0, "time/score": t2 - t1, "time/gold": t3 - t2,
+               "time/update": t4 - t3}
+        if cfg.adaptive_kl:  # [D3]
+            state["kl_coef"] = adapt_kl_coef(state["kl_coef"], rec["rlhf/kl"], len(idx),
+                                             cfg.target_kl, cfg.kl_horizon)
+        state["prompt_pos"] += len(idx)
+        it += 1
+        for k, v in rec.items():
+            hist.setdefault(k, []).append(v)
+        gpt.log_jsonl(log, rec)
+        bar.update(1)
+        if it % cfg.log_every == 0 or it == cfg.iterations:
+            bar.write(f"it {it:4d}/{cfg.iterations} | score {rec['rlhf/score']:+.3f} | gold "
+                      f"{rec['rlhf/gold']:+.3f} | kl {rec['rlhf/kl']:6.3f} | len "
+                      f"{rec['rlhf/response_len']:5.1f} | ended {rec['rlhf/ended']:4.0%} | clip "
+                      f"{rec['ppo/clipfrac']:.3f} | vf {rec['loss/value']:.3f} | ev "
+                      f"{rec['ppo/explained_var']:+.2f}"
+                      + (f" | ptx {rec['loss/ptx']:.3f}" if ptx_ids is not None else "")
+                      + f" | {t1 - t0:.1f}/{t2 - t1:.1f}/{t4 - t3:.1f}s roll/score/update")
+            save()
+    bar.close()
+    return hist
+
+
+def main(argv=None):
+    train(gpt.config_from_args(Config, argv))
+
+
+if __name__ == "__main__":
+    main()

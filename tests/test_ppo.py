@@ -1,0 +1,322 @@
+"""ppo.py: GAE against a plain loop, where Eq. 2's rewards land, the clipped losses by hand,
+ratio 1 on the first minibatch, the ptx gradient, learning a toy reward, exact resume."""
+
+import copy
+import dataclasses
+import json
+import math
+
+import pytest
+import torch
+
+import gpt
+import ppo
+import tokenizer as tok
+from reward import RewardModel
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    # Two busy torch threads on a shared 2-core machine spin-wait on each other; one thread is
+    # several times faster for these tiny models. Speed only; restored afterwards.
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+PROMPTS = ["What does a fox eat?", "Name three animals that live on a farm.",
+           "Write a short story about Mia and a fox.", "Is this sentence happy or sad? Tom lost "
+           "his red ball.", "Rewrite politely: give me the cup.", "What does a zorbel eat?"]
+CORPUS = ("A fox eats berries. The red fox ran home. Mia saw a cow, a pig and a hen. "
+          "Tom lost his red ball in the park. His dog found it under a tree. ") * 40
+
+
+def tiny_gpt(vocab, eot, seed=0, dropout=0.0):
+    """A 2-layer GPT whose final LayerNorm bias leans towards end-of-text, so that about half
+    of its 8-token responses end (the rest exercise the no-eot rule)."""
+    torch.manual_seed(seed)
+    m = gpt.GPT(gpt.GPTConfig(vocab_size=vocab, block_size=48, n_layer=2, n_head=2, n_embd=32,
+                              dropout=dropout))
+    with torch.no_grad():
+        e = m.transformer.wte.weight[eot]
+        m.transformer.ln_f.bias += 4.0 * e / e.norm() ** 2  # logit of eot ~ +4
+    return m
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    """sft.pt, rm.pt, tokenizer, prompts.jsonl and corpus.txt of a tiny run: no pipeline."""
+    out = tmp_path_factory.mktemp("ppo_run")
+    text = (tok.EOT_TEXT + " ").join([CORPUS] * 3)
+    (out / "corpus.txt").write_text(text)
+    tok.save_tokenizer(tok.train_bpe(text, 300), out / "tokenizer.tiktoken")
+    enc = tok.load_tokenizer(out / "tokenizer.tiktoken")
+    (out / "prompts.jsonl").write_text("".join(json.dumps({"prompt": p, "category": "x"}) + "\n"
+                                               for p in PROMPTS))
+    sft = tiny_gpt(enc.n_vocab, enc.eot_token)
+    ident = tok.tokenizer_id(enc)
+    gpt.save_checkpoint({"config": dataclasses.asdict(sft.config), "model": sft.state_dict(),
+                         "step": 0, "tokenizer": ident}, out / "sft.pt")
+    torch.manual_seed(1)
+    rm = RewardModel(tiny_gpt(enc.n_vocab, enc.eot_token, seed=2))
+    rm.bias.fill_(0.3)
+    gpt.save_checkpoint({"config": dataclasses.asdict(rm.gpt.config), "kind": "reward",
+                         "model": rm.state_dict(), "step": 0, "tokenizer": ident}, out / "rm.pt")
+    return out, enc
+
+
+def small_cfg(out, **kw):
+    return ppo.Config(**{**dict(out=str(out), device="cpu", iterations=4, batch_size=16,
+                                minibatch_size=8, max_new_tokens=8, lr=1e-3, warmup=0,
+                                log_every=1000), **kw})
+
+
+def one_batch(enc, cfg, seed=0, dropout=0.0, reward_fn=None):
+    """A scored batch from a tiny policy: (policy, ref, value model, batch with advantages)."""
+    policy = tiny_gpt(enc.n_vocab, enc.eot_token, seed, dropout)
+    ref = copy.deepcopy(policy).eval()
+    rm = RewardModel(tiny_gpt(enc.n_vocab, enc.eot_token, seed + 1))
+    value_model = ppo.make_value_model("rm", rm, policy)
+    ids = [tok.encode(enc, p)[-40:] for p in PROMPTS] * 3
+    batch = ppo.rollout(policy, ids, cfg, enc.eot_token, torch.Generator().manual_seed(seed))
+    reward_fn = reward_fn or ppo.rm_reward(rm, enc.eot_token, cfg.no_eot_penalty)
+    ppo.score(batch, policy, ref, value_model, reward_fn, cfg)
+    ppo.advantages(batch, cfg.kl_coef, cfg)
+    return policy, ref, value_model, batch
+
+
+# ----------------------------------------------------------------------------- GAE
+
+
+def random_episodes(seed, B=6, T=12):
+    g = torch.Generator().manual_seed(seed)
+    start = torch.randint(0, 4, (B,), generator=g)
+    end = start + torch.randint(1, T - 4, (B,), generator=g)  # inclusive; padding after
+    t = torch.arange(T)
+    mask = ((t >= start[:, None]) & (t <= end[:, None])).float()
+    return torch.randn(B, T, generator=g), torch.randn(B, T, generator=g), mask
+
+
+@pytest.mark.parametrize("gamma,lam", [(1.0, 0.95), (0.9, 0.8), (1.0, 1.0), (0.99, 0.0)])
+def test_gae_equals_a_plain_reversed_loop(gamma, lam):
+    rewards, values, mask = random_episodes(0)
+    adv, ret = ppo.gae(rewards, values, mask, gamma, lam)
+    for b in range(len(rewards)):
+        idx = mask[b].nonzero().squeeze(1).tolist()  # this episode's steps
+        r, v = rewards[b, idx].tolist(), values[b, idx].tolist() + [0.0]  # V = 0 after the end
+        a, want = 0.0, [0.0] * len(idx)
+        for i in reversed(range(len(idx))):
+            a = r[i] + gamma * v[i + 1] - v[i] + gamma * lam * a
+            want[i] = a
+        torch.testing.assert_close(adv[b, idx], torch.tensor(want))
+        torch.testing.assert_close(ret[b, idx], torch.tensor(want) + values[b, idx])
+        assert (adv[b][mask[b] == 0] == 0).all() and (ret[b][mask[b] == 0] == 0).all()
+
+
+def test_gae_at_gamma_lambda_one_with_zero_values_is_the_reward_to_go():
+    rewards, _, mask = random_episodes(1)
+    adv, ret = ppo.gae(rewards, torch.zeros_like(rewards), mask, 1.0, 1.0)
+    to_go = (rewards * mask).flip(1).cumsum(1).flip(1) * mask  # sum_{t' >= t} r_t'
+    torch.testing.assert_close(adv, to_go)
+    torch.testing.assert_close(ret, to_go)
+
+
+# ----------------------------------------------------------------------------- Eq. 2's rewards
+
+
+def test_kl_penalty_is_zero_when_policy_equals_reference(run_dir):
+    _, enc = run_dir
+    cfg = small_cfg(".")
+    policy, ref, _, batch = one_batch(enc, cfg)
+    assert torch.equal(batch["logprobs"], batch["ref_logprobs"])  # ref is a copy of the policy
+    score = torch.randn(len(batch["tokens"]))
+    for est in ("k1", "k3"):
+        rewards, kl = ppo.kl_penalized_rewards(batch["logprobs"], batch["ref_logprobs"], score,
+                                               batch["mask"], 0.5, est)
+        assert (kl == 0).all()
+        torch.testing.assert_close(rewards.sum(1), score)  # only the RM's term is left
+    # and by hand where they differ: log pi_RL - log pi_SFT = d
+    d = torch.tensor([[0.0, 0.5, -0.5, 2.0]])
+    mask, zero = torch.ones(1, 4), torch.zeros(1)
+    _, k1 = ppo.kl_penalized_rewards(d, torch.zeros(1, 4), zero, mask, 1.0, "k1")
+    r3, k3 = ppo.kl_penalized_rewards(d, torch.zeros(1, 4), zero, mask, 1.0, "k3")
+    torch.testing.assert_close(k1, d)
+    torch.testing.assert_close(k3, torch.exp(-d) - 1 + d)  # (rho - 1) - log rho, rho = e^-d
+    torch.testing.assert_close(r3, -k3)
+
+
+def test_rm_score_lands_on_the_final_real_token(run_dir):
+    _, enc = run_dir
+    cfg = small_cfg(".")
+    policy, _, _, batch = one_batch(enc, cfg)
+    tokens, am, mask = batch["tokens"], batch["attention_mask"], batch["mask"]
+    ended = ppo.ended(tokens, batch["response_mask"], enc.eot_token)
+    assert 0 < ended.float().mean() < 1  # both kinds of rows are in the batch
+    score = torch.arange(1.0, len(tokens) + 1)
+    rewards, _ = ppo.kl_penalized_rewards(batch["logprobs"], batch["ref_logprobs"], score, mask,
+                                          0.0, "k1")
+    for b in range(len(tokens)):
+        last = am[b].nonzero().max().item()  # column of the final real token
+        assert rewards[b].nonzero().squeeze(1).tolist() == [last - 1]  # entry t: token t+1
+        assert rewards[b, last - 1] == score[b]
+        assert (tokens[b, last] == enc.eot_token) == ended[b]
+        assert last == tokens.shape[1] - 1 or am[b, last + 1] == 0  # padding after it
+    # the RM reward reads that token: each row alone, unpadded, gives the same score
+    rm = RewardModel(tiny_gpt(enc.n_vocab, enc.eot_token, 5)).eval()
+    with torch.no_grad():
+        got = ppo.rm_reward(rm, enc.eot_token, -7.0)(tokens, am, batch["response_mask"])
+        for b in range(len(tokens)):
+            alone = rm(tokens[b][am[b].bool()][None])[0]
+            want = alone if ended[b] else torch.tensor(-7.0)  # [D10]
+            torch.testing.assert_close(got[b], want, rtol=1e-5, atol=1e-5)
+
+
+def test_masks_cover_exactly_the_response_tokens(run_dir):
+    _, enc = run_dir
+    cfg = small_cfg(".", max_new_tokens=6)
+    ids = [tok.encode(enc, p) for p in PROMPTS]
+    policy = tiny_gpt(enc.n_vocab, enc.eot_token)
+    batch = ppo.rollout(policy, ids, cfg, enc.eot_token, torch.Generator().manual_seed(0))
+    tokens, am, mask = batch["tokens"], batch["attention_mask"], batch["mask"]
+    P = max(len(x) for x in ids)
+    assert mask.shape == (len(ids), tokens.shape[1] - 1)
+    for b, prompt in enumerate(ids):
+        assert tokens[b, P - len(prompt):P].tolist() == prompt  # prompt untouched
+        last = am[b].nonzero().max().item()
+        want = [P <= t + 1 <= last for t in range(tokens.shape[1] - 1)]  # token t+1 generated
+        assert mask[b].bool().tolist() == want
+        resp = tokens[b, P:last + 1].tolist()
+        assert 1 <= len(resp) <= 6 and enc.eot_token not in resp[:-1]  # stops at the first eot
+
+
+# ----------------------------------------------------------------------------- the losses
+
+
+def test_clipped_surrogate_by_hand_and_zero_gradient_where_clipped():
+    ratio = torch.tensor([[0.5, 1.0, 1.5, 0.5, 1.0, 1.5]])
+    adv = torch.tensor([[1.0, 1.0, 1.0, -1.0, -1.0, -1.0]])
+    mask = torch.ones(1, 6)
+    logprobs = ratio.log().requires_grad_()
+    loss, st = ppo.ppo_policy_loss(logprobs, torch.zeros(1, 6), adv, mask, clip_eps=0.2)
+    # min(rho A, clip(rho) A): A > 0 -> 0.5, 1, 1.2 (capped); A < 0 -> -0.8 (capped), -1, -1.5
+    torch.testing.assert_close(loss, -torch.tensor([0.5, 1.0, 1.2, -0.8, -1.0, -1.5]).mean())
+    loss.backward()
+    # d loss / d log pi = -rho A / 6, except where the clip holds the ratio back in the
+    # direction the advantage pushes it: rho = 1.5 with A > 0, rho = 0.5 with A < 0
+    want = torch.tensor([[-0.5, -1.0, 0.0, 0.0, 1.0, 1.5]]) / 6
+    torch.testing.assert_close(logprobs.grad, want)
+    assert st["ppo/clipfrac"] == pytest.approx(2 / 6)
+    assert st["ppo/ratio_mean"] == pytest.approx(1.0)
+
+
+def test_value_clipping_by_hand_and_zero_gradient_where_clipped():
+    old = torch.zeros(1, 4)
+    returns = torch.tensor([[1.0, 1.0, 1.0, -1.0]])
+    values = torch.tensor([[0.5, -0.5, 0.1, -0.5]], requires_grad=True)
+    loss, st = ppo.value_loss(values, old, returns, torch.ones(1, 4), clip=0.2)
+    # max((V - R)^2, (clip(V, -0.2, 0.2) - R)^2): 0.64 (clipped), 2.25, 0.81, 0.64 (clipped)
+    torch.testing.assert_close(loss, 0.5 * torch.tensor([0.64, 2.25, 0.81, 0.64]).mean())
+    assert st["loss/value"] == pytest.approx(loss.item())
+    loss.backward()
+    want = torch.tensor([[0.0, -1.5, -0.9, 0.0]]) / 4  # (V - R) / n where unclipped, else 0
+    torch.testing.assert_close(values.grad, want)
+    loss0, _ = ppo.value_loss(values, old, returns, torch.ones(1, 4), clip=0.0)
+    torch.testing.assert_close(loss0, 0.5 * torch.tensor([0.25, 2.25, 0.81, 0.25]).mean())
+
+
+# ----------------------------------------------------------------------------- the update
+
+
+def test_ratio_is_exactly_one_on_the_first_minibatch(run_dir):
+    _, enc = run_dir
+    cfg = small_cfg(".", temperature=0.7, minibatch_size=6)  # 18 episodes: 3 minibatches
+    # a policy built with dropout: eval mode keeps it off in sampling and training alike [D8]
+    policy, _, value_model, batch = one_batch(enc, cfg, dropout=0.2)
+    opts = [gpt.make_optimizer(m, cfg.lr, 0.0) for m in (policy, value_model)]
+    stats = ppo.update(policy, value_model, opts, batch, cfg, torch.Generator().manual_seed(0))
+    assert len(stats) == 3
+    assert stats[0]["ppo/ratio_dev"] == 0.0 and stats[0]["ppo/ratio_mean"] == 1.0
+    assert stats[0]["ppo/clipfrac"] == 0.0 and stats[0]["ppo/approx_kl"] == 0.0
+    assert stats[1]["ppo/ratio_dev"] > 1e-4  # after one step the policy has moved
+
+
+def test_ptx_gradient_is_gamma_times_the_lm_gradient(run_dir):
+    out, enc = run_dir
+    cfg = small_cfg(".", ptx_coef=3.0)
+    policy, _, value_model, batch = one_batch(enc, cfg)
+    ids = torch.tensor(tok.encode_corpus(enc, (out / "corpus.txt").read_text()))
+    ptx = gpt.get_batch(ids, 48, 4, torch.Generator().manual_seed(0))
+
+    def grads(model, mb, ptx_batch):
+        model.zero_grad(set_to_none=True)
+        value_model.zero_grad(set_to_none=True)
+        ppo.backward_minibatch(model, value_model, mb, cfg, ptx_batch)
+        return [p.grad.clone() for p in model.parameters()]
+
+    lm = copy.deepcopy(policy)
+    lm.zero_grad()
+    ppo.ptx_loss(lm, ptx)[0].backward()  # the LM loss alone
+    zero = {**batch, "advantages": torch.zeros_like(batch["advantages"])}  # PPO part zeroed
+    for g, p in zip(grads(policy, zero, ptx), lm.parameters(), strict=True):
+        torch.testing.assert_close(g, 3.0 * p.grad, rtol=1e-5, atol=1e-7)
+    # with PPO's part on, the two are accumulated into one gradient: their sum
+    g_ppo = grads(policy, batch, None)
+    assert max(g.abs().max() for g in g_ppo) > 1e-4
+    for g, gp, p in zip(grads(policy, batch, ptx), g_ppo, lm.parameters(), strict=True):
+        torch.testing.assert_close(g, gp + 3.0 * p.grad, rtol=1e-5, atol=1e-6)
+
+
+# ----------------------------------------------------------------------------- learning
+
+
+def toy_reward(liked):
+    """+1 for every response token in `liked`, averaged over the response (eot excluded)."""
+    def reward_fn(tokens, attention_mask, response_mask):
+        hit = torch.isin(tokens, liked) & response_mask.bool()
+        return hit.sum(1) / response_mask.sum(1).clamp(min=1)
+    return reward_fn
+
+
+def test_ppo_raises_a_toy_reward_with_bounded_kl_and_a_huge_beta_holds_it(run_dir):
+    out, enc = run_dir
+    liked = torch.arange(40, 70)  # 30 of 300 tokens: the untrained policy scores about 0.1
+    # the tiny RM is random, so the value function starts from a zero head, not from it
+    kw = dict(iterations=30, batch_size=32, value_init="fresh")
+    hist = ppo.train(small_cfg(out, name="toy", kl_coef=0.02, **kw), reward_fn=toy_reward(liked))
+    first, last = sum(hist["rlhf/score"][:3]) / 3, sum(hist["rlhf/score"][-3:]) / 3
+    assert first < 0.15 and last > 0.6, (first, last)
+    # spreading all mass over the liked tokens costs log(300 / 30) nats per token: the KL
+    # penalty keeps the policy near that, rather than collapsing onto one token (log 300)
+    bound = 8 * math.log(enc.n_vocab / len(liked))
+    assert 0.3 * bound < hist["rlhf/kl"][-1] and max(hist["rlhf/kl"]) < 1.5 * bound
+    assert (out / "toy.pt").exists() and len(hist["rlhf/gold"]) == 30
+    held = ppo.train(small_cfg(out, name="toy_beta", kl_coef=10.0, **kw),
+                     reward_fn=toy_reward(liked))
+    assert max(held["rlhf/kl"]) < 0.1 * hist["rlhf/kl"][-1]
+    assert sum(held["rlhf/score"][-3:]) / 3 < first + 0.1
+
+
+# ----------------------------------------------------------------------------- checkpoints
+
+
+def test_resume_equals_uninterrupted(run_dir):
+    out, enc = run_dir
+    kw = dict(ptx_coef=0.5, ema_decay=0.9, adaptive_kl=True, target_kl=0.01, kl_horizon=100)
+    full = ppo.train(small_cfg(out, name="full", iterations=4, **kw))
+    ppo.train(small_cfg(out, name="part", iterations=2, **kw))
+    part = ppo.train(small_cfg(out, name="part", iterations=4, resume=True, **kw))
+    a = torch.load(out / "full.pt", weights_only=True)
+    b = torch.load(out / "part.pt", weights_only=True)
+    for k in ("model", "policy"):
+        assert all(torch.equal(a[k][n], b[k][n]) for n in a[k])
+    assert not torch.equal(a["model"]["lm_head.weight"], a["policy"]["lm_head.weight"])  # EMA
+    assert all(torch.equal(a["value"]["model"][n], b["value"]["model"][n])
+               for n in a["value"]["model"])
+    assert a["state"] == b["state"] and a["state"]["kl_coef"] != 0.02  # beta adapted
+    for key in full:
+        if not key.startswith("time/"):
+            assert full[key] == part[key], key
+    assert a["optimizer"][0]["state"][0]["exp_avg"].equal(b["optimizer"][0]["state"][0]["exp_avg"])
+    model, _ = gpt.load_model(out / "full.pt")  # the policy loads like any stage's GPT
+    assert torch.equal(model.lm_head.weight, a["model"]["lm_head.weight"])
