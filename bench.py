@@ -13,8 +13,12 @@ workload is measured in a fresh subprocess, since a process's peak covers all it
    the measured fp32 matmul peak (the same precision setting as training).
 2. Roll-outs (PPO's hot loop): 64 prompts of 16 tokens, 48 new tokens at temperature 1, no early
    stop: new tokens/s of our KV-cache generator vs our uncached loop vs Hugging Face `generate`.
+3. One PPO iteration (ppo.py, config A models for policy, reference, reward and value; 64
+   episodes as in 2, minibatches of 16): seconds in roll-out / scoring (policy, reference, value
+   and RM forwards, one each) / update, and the roll-out's share.
 """
 
+import copy
 import json
 import statistics
 import subprocess
@@ -26,6 +30,8 @@ from dataclasses import asdict, dataclass
 import torch
 
 import gpt
+import ppo
+import reward
 
 
 @dataclass
@@ -112,6 +118,35 @@ def rss_mib(field="VmRSS") -> float:
         return next(int(line.split()[1]) for line in f if line.startswith(field)) / 1024
 
 
+def ppo_iteration(c: Config, policy, rounds: int) -> dict:
+    """Median seconds of each phase of a PPO iteration, ppo.py's own functions in its order."""
+    policy = copy.deepcopy(policy).eval()
+    ref = copy.deepcopy(policy).requires_grad_(False)
+    rm = reward.RewardModel(copy.deepcopy(policy)).eval().requires_grad_(False)
+    value = ppo.make_value_model("rm", rm, policy)
+    pc = ppo.Config(batch_size=c.n_prompts, minibatch_size=16, max_new_tokens=c.new_tokens)
+    opts = [gpt.make_optimizer(m, pc.lr, 0.0) for m in (policy, value)]
+    eot = c.vocab_size - 1  # no early stop (a random model seldom samples it)
+    reward_fn = ppo.rm_reward(rm, eot, pc.no_eot_penalty)
+    prompts = torch.randint(0, c.vocab_size - 1, (c.n_prompts, c.prompt_len)).tolist()
+    g, times = torch.Generator().manual_seed(0), {"rollout": [], "score": [], "update": []}
+    for r in range(rounds + 1):  # the first round warms up
+        t0 = time.perf_counter()
+        batch = ppo.rollout(policy, prompts, pc, eot, g)
+        t1 = time.perf_counter()
+        ppo.score(batch, policy, ref, value, reward_fn, pc)
+        t2 = time.perf_counter()
+        ppo.advantages(batch, pc.kl_coef, pc)
+        ppo.update(policy, value, opts, batch, pc, g)
+        t3 = time.perf_counter()
+        if r:
+            for k, dt in zip(times, (t1 - t0, t2 - t1, t3 - t2), strict=True):
+                times[k].append(dt)
+    res = {k: statistics.median(v) for k, v in times.items()}
+    res["rollout_share"] = res["rollout"] / sum(res.values())
+    return res
+
+
 def run_only(c: Config) -> None:
     """One workload alone in a fresh process (ours never imports transformers): prints the
     resident memory after loading and the peak, in MiB."""
@@ -180,6 +215,7 @@ def bench(c: Config) -> dict:
     r = res["rollout_tok_s"]
     res["rollout_ratio_vs_hf"] = r["cached"] / r["hf"]
     res["rollout_ratio_vs_uncached"] = r["cached"] / r["uncached"]
+    res["ppo_iteration_s"] = ppo_iteration(c, ours, c.rounds)
     res["rss_mib"] = {n: peak_rss(c, n, tmp.name) for n in
                       ("ours_train", "hf_train", "ours_cached", "ours_uncached", "hf_hf")}
     tmp.cleanup()
@@ -203,6 +239,10 @@ def table(r: dict) -> str:
         f"| roll-out, our uncached loop (new tok/s) | {g['uncached']:,.0f} | | "
         f"cache {r['rollout_ratio_vs_uncached']:.1f}x | {m['ours_uncached']:.0f} |",
     ]
+    p = r["ppo_iteration_s"]
+    rows.append(f"\nPPO iteration (64 episodes): roll-out {p['rollout']:.2f} s, scoring "
+                f"{p['score']:.2f} s, update {p['update']:.2f} s; roll-out share "
+                f"{p['rollout_share']:.0%}")
     return "\n".join(rows)
 
 
