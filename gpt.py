@@ -26,9 +26,11 @@ Deviations from the paper:
 
 import argparse
 import dataclasses
+import inspect
 import json
 import math
 import os
+import re
 import sys
 import time
 from dataclasses import dataclass
@@ -634,16 +636,20 @@ def train(cfg: Config) -> dict:
 
 
 def config_from_args(cls, argv=None, **defaults):
-    """An argparse CLI generated from a Config dataclass: one --flag per field."""
+    """An argparse CLI generated from a Config dataclass: one --flag per field, its help the
+    comment beside the field."""
     p = argparse.ArgumentParser(description=(sys.modules[cls.__module__].__doc__ or "")
                                 .split("\n")[0])
+    helps = dict(re.findall(r"^\s+(\w+): [^=]+=.*?#\s*(.+)$", inspect.getsource(cls), re.M))
     for f in dataclasses.fields(cls):
         d = defaults.get(f.name, f.default)
+        h = f"{helps.get(f.name, '')} (default: {d})".replace("%", "%%")
         if f.type in (bool, "bool"):
-            p.add_argument(f"--{f.name}", action=argparse.BooleanOptionalAction, default=d)
+            p.add_argument(f"--{f.name}", action=argparse.BooleanOptionalAction, default=d,
+                           help=helps.get(f.name, "").replace("%", "%%"))
         else:
             typ = {"int": int, "float": float, "str": str}.get(str(f.type), f.type)
-            p.add_argument(f"--{f.name}", type=typ, default=d)
+            p.add_argument(f"--{f.name}", type=typ, default=d, help=h)
     return cls(**vars(p.parse_args(argv)))
 
 
