@@ -447,10 +447,7 @@ def train(cfg: Config, reward_fn=None) -> dict:
     ckpt, log = out / f"{name}.pt", out / f"{name}_log.jsonl"
     policy, ref, value_model, rm, enc = load_models(cfg, device)
     reward_fn = reward_fn or rm_reward(rm, enc.eot_token, cfg.no_eot_penalty)
-    if not (out / "prompts.jsonl").exists():
-        raise FileNotFoundError(f"{out / 'prompts.jsonl'} not found; it is made by: "
-                                f"python data.py --out {out}")
-    prompts = data.read_prompts(out / "prompts.jsonl")
+    prompts = data.read_prompts(gpt.need(out / "prompts.jsonl", f"python data.py --out {out}"))
     room = policy.config.block_size - cfg.max_new_tokens  # prompt tokens beside a full answer
     if room < 8:
         raise ValueError(f"max_new_tokens={cfg.max_new_tokens} leaves no room for a prompt in "
