@@ -345,7 +345,8 @@ def sample(logits, temperature=1.0, top_k=None, top_p=None, generator=None):
     # vocabulary entry, which made it 40% of a roll-out on CPU): speed only, same distribution
     cdf = logits.softmax(-1).cumsum(-1)  # (B, V)
     u = torch.rand(cdf.shape[0], 1, generator=generator, device=cdf.device) * cdf[:, -1:]
-    return torch.searchsorted(cdf, u).clamp_max(cdf.shape[1] - 1).squeeze(-1)
+    # side="right": u = 0 must not pick a leading token of probability 0 (top-k / top-p)
+    return torch.searchsorted(cdf, u, side="right").clamp_max(cdf.shape[1] - 1).squeeze(-1)
 
 
 def pad_left(seqs, pad_id, device="cpu"):
@@ -499,6 +500,14 @@ def log_jsonl(path, record: dict) -> None:
         f.write(json.dumps(record) + "\n")
 
 
+def trim_log(path, key: str, last) -> None:
+    """On resume: drop the log records written after the checkpoint, before the crash."""
+    p = Path(path)
+    if p.exists():
+        keep = [line for line in p.read_text().splitlines() if json.loads(line)[key] <= last]
+        p.write_text("".join(line + "\n" for line in keep))
+
+
 def lr_at(step, lr, warmup, total):
     """Linear warmup, then cosine decay to lr/10 (nanoGPT's schedule)."""
     if step < warmup:
@@ -565,6 +574,7 @@ def train(cfg: Config) -> dict:
         gen.set_state(ck["rng"]["batch"])
         torch.set_rng_state(ck["rng"]["torch"])
         step, hist = ck["step"], ck["history"]
+        trim_log(out / "pretrain.jsonl", "step", step)
         print(f"resumed {ckpt} at step {step}")
     elif (out / "pretrain.jsonl").exists():
         (out / "pretrain.jsonl").unlink()
@@ -587,7 +597,7 @@ def train(cfg: Config) -> dict:
     def sample_text():  # a glimpse of what the model has learned, from the val text's start
         n = min(32, cfg.block_size - 8)
         toks, _, _ = model.eval().generate([val_ids[:8].tolist()], n, eot_id=enc.eot_token,
-                                           generator=torch.Generator().manual_seed(0))
+                                           generator=torch.Generator(device).manual_seed(0))
         model.train()
         return tok.decode(enc, toks[0].tolist())
 

@@ -48,7 +48,8 @@ Implementation details, tagged [Dn] in the code:
  [D6] Advantages are whitened (mean 0, std 1) over the batch's response tokens.
  [D7] The value loss is clipped around the rollout's values, as the ratio is (clip value_clip).
  [D8] Log-probs are recomputed exactly as sampling computed them: the same temperature, no
-      dropout (eval mode throughout), so the ratio is exactly 1 on the first minibatch.
+      dropout (eval mode throughout), so the ratio is 1 on the first minibatch (exactly, in
+      fp32 on a CPU; up to kernel rounding under bf16 or on a GPU).
  [D9] PPO-ptx: gamma * LM loss on corpus windows is back-propagated right after the PPO loss,
       into the same gradient buffers, and one optimizer step takes both (App. C.4).
  [D10] A response that never ends (no end-of-text in max_new_tokens) scores no_eot_penalty
@@ -101,7 +102,7 @@ class Config:
     adaptive_kl: bool = False  # [D3] adapt beta towards target_kl (paper: fixed beta)
     target_kl: float = 6.0  # KL per response, in nats, the controller aims at (Ziegler: 6)
     kl_horizon: int = 10000  # episodes over which beta adapts (Ziegler: 10000)
-    ptx_coef: float = 0.0  # gamma of Eq. 2: 0 = PPO, > 0 = PPO-ptx (paper: 27.8; deviation 3)
+    ptx_coef: float = 0.0  # gamma of Eq. 2: 0 = PPO, > 0 = PPO-ptx (paper: 27.8; deviation 2)
     ptx_batch_size: int = 8  # corpus windows per minibatch (paper: 8x the RL episodes)
     clip_eps: float = 0.2  # epsilon, clip range of the ratio (paper C.4: 0.2)
     value_clip: float = 0.2  # [D7] clip range of the values, 0 = off (paper: not given)
@@ -151,7 +152,8 @@ def make_value_model(init: str, rm: reward.RewardModel, sft: gpt.GPT) -> ValueMo
     """[D4] The paper's value function starts as the RM; "sft" and "fresh" are ablations."""
     if init not in ("rm", "sft", "fresh"):
         raise ValueError(f"value_init must be rm, sft or fresh, got {init!r}")
-    body = copy.deepcopy(sft if init == "sft" else rm.gpt)
+    # a trainable copy: the RM itself is frozen during PPO, its copy here must not be
+    body = copy.deepcopy(sft if init == "sft" else rm.gpt).requires_grad_(True)
     head = nn.Linear(body.config.n_embd, 1)
     with torch.no_grad():
         if init == "rm":
@@ -222,7 +224,8 @@ def gae(rewards, values, mask, gamma=1.0, lam=0.95):
     returns = advantages + values (B, T-1), both 0 outside the mask."""
     values = values * mask
     advantages = torch.zeros_like(rewards)
-    next_adv = next_value = rewards.new_zeros(rewards.shape[0])
+    next_adv = rewards.new_zeros(rewards.shape[0])  # A_{t+1}, 0 after the final token
+    next_value = rewards.new_zeros(rewards.shape[0])  # V_{t+1}, likewise
     for t in reversed(range(rewards.shape[1])):
         delta = rewards[:, t] + gamma * next_value - values[:, t]
         next_adv = (delta + gamma * lam * next_adv) * mask[:, t]
@@ -407,7 +410,7 @@ def summarize(batch, gold, mbs, eot_id) -> dict:
             .mean().item(),
             "ppo/explained_var": explained_variance(batch["values"], batch["returns"], mask),
             **{k: mean([s[k] for s in mbs]) for k in mbs[0] if k != "ppo/ratio_dev"},
-            "ppo/ratio_dev_first": mbs[0]["ppo/ratio_dev"]}  # [D8]: exactly 0
+            "ppo/ratio_dev_first": mbs[0]["ppo/ratio_dev"]}  # [D8]: 0 in fp32 on a CPU
 
 
 def gold_scores(batch, enc, prompts):
@@ -470,11 +473,12 @@ def train(cfg: Config, reward_fn=None) -> dict:
         for opt, sd in zip(opts, ck["optimizer"], strict=True):
             opt.load_state_dict(sd)
         if ema is not None:
-            ema = ck["model"]
+            ema = {k: v.to(device) for k, v in ck["model"].items()}
         sample_gen.set_state(ck["rng"]["sample"])
         batch_gen.set_state(ck["rng"]["batch"])
         torch.set_rng_state(ck["rng"]["torch"])
         it, state, hist = ck["step"], ck["state"], ck["history"]
+        gpt.trim_log(log, "iteration", it)
         print(f"resumed {ckpt} at iteration {it}")
     elif log.exists():
         log.unlink()

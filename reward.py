@@ -235,6 +235,9 @@ def load_reward_model(path, enc=None, device="cpu"):
     if ck.get("kind") != "reward":
         raise ValueError(f"{path} is not a reward model (kind={ck.get('kind')!r}); reward "
                          f"models are made by: {RM_CMD.format(out=path.parent)}")
+    if not ck.get("normalized"):  # a checkpoint of an unfinished run: no bias yet (paper 3.5)
+        raise ValueError(f"{path} is from an unfinished training run (not yet normalised); "
+                         f"finish it with: {RM_CMD.format(out=path.parent)} --resume")
     model = RewardModel(gpt.GPT(gpt.GPTConfig.from_dict(ck["config"])))
     model.load_state_dict(ck["model"])
     return model.to(device).eval(), ck
@@ -384,6 +387,7 @@ def train(cfg: Config) -> dict:
         opt.load_state_dict(ck["optimizer"])
         torch.set_rng_state(ck["rng"]["torch"])
         step, hist = ck["step"], ck["history"]
+        gpt.trim_log(log, "step", step)
         print(f"resumed {ckpt} at step {step}")
     elif log.exists():
         log.unlink()

@@ -9,6 +9,8 @@ each written in the one prompt template (DESIGN 3):
     x = "### Instruction:\\n{prompt}\\n\\n### Response:\\n"      y = response + <|endoftext|>
     L_SFT(theta) = -1/|y| sum_t log pi_theta(y_t | x, y_<t)      response tokens only
 
+(in a batch, the mean over all its response tokens: a longer response weighs more)
+
 The prompt is context, never a target: the model learns to answer, not to write prompts, and
 the end-of-text is a target, so it learns to stop. Evaluation puts two numbers side by side:
 the validation loss and the mean gold score (data.score) of the model's own answers to
@@ -221,6 +223,7 @@ def train(cfg: Config) -> dict:
         gen.set_state(ck["rng"]["batch"])
         torch.set_rng_state(ck["rng"]["torch"])
         step, hist, perm = ck["step"], ck["history"], ck["data"]["order"]
+        gpt.trim_log(log, "step", step)
         print(f"resumed {ckpt} at step {step}")
     elif log.exists():
         log.unlink()

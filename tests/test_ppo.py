@@ -14,17 +14,6 @@ import ppo
 import tokenizer as tok
 from reward import RewardModel
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    # Two busy torch threads on a shared 2-core machine spin-wait on each other; one thread is
-    # several times faster for these tiny models. Speed only; restored afterwards.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 PROMPTS = ["What does a fox eat?", "Name three animals that live on a farm.",
            "Write a short story about Mia and a fox.", "Is this sentence happy or sad? Tom lost "
            "his red ball.", "Rewrite politely: give me the cup.", "What does a zorbel eat?"]
@@ -62,7 +51,8 @@ def run_dir(tmp_path_factory):
     rm = RewardModel(tiny_gpt(enc.n_vocab, enc.eot_token, seed=2))
     rm.bias.fill_(0.3)
     gpt.save_checkpoint({"config": dataclasses.asdict(rm.gpt.config), "kind": "reward",
-                         "model": rm.state_dict(), "step": 0, "tokenizer": ident}, out / "rm.pt")
+                         "model": rm.state_dict(), "step": 0, "tokenizer": ident,
+                         "normalized": True}, out / "rm.pt")
     return out, enc
 
 
@@ -320,3 +310,39 @@ def test_resume_equals_uninterrupted(run_dir):
     assert a["optimizer"][0]["state"][0]["exp_avg"].equal(b["optimizer"][0]["state"][0]["exp_avg"])
     model, _ = gpt.load_model(out / "full.pt")  # the policy loads like any stage's GPT
     assert torch.equal(model.lm_head.weight, a["model"]["lm_head.weight"])
+
+
+# ----------------------------------------------------------------------------- value model
+
+
+def test_value_model_from_the_rm_starts_at_the_rms_reward_and_trains_whole(run_dir):
+    out, enc = run_dir
+    cfg = small_cfg(out)
+    _, _, value_model, rm, _ = ppo.load_models(cfg, "cpu")
+    assert rm.bias.item() == pytest.approx(0.3)  # a non-zero bias, so the fold is tested
+    ids, am = gpt.pad_left([tok.encode(enc, p) for p in PROMPTS], 0)
+    with torch.no_grad():  # V at the last token equals the RM's normalised reward there
+        torch.testing.assert_close(value_model(ids, am)[:, -1], rm(ids, am))
+    opt = gpt.make_optimizer(value_model, 1e-3, 0.0)  # the RM is frozen, its copy is not
+    in_opt = {id(p) for g in opt.param_groups for p in g["params"]}
+    assert all(id(p) in in_opt for p in value_model.parameters())
+    assert not any(p.requires_grad for p in rm.parameters())
+
+
+def test_whiten_by_hand():
+    x = torch.tensor([[1.0, 2.0, 3.0, 100.0], [5.0, -7.0, 0.0, 0.0]])
+    mask = torch.tensor([[1.0, 1.0, 1.0, 0.0], [1.0, 0.0, 0.0, 0.0]])
+    w = ppo.whiten(x, mask)
+    vals = torch.tensor([1.0, 2.0, 3.0, 5.0])  # the masked entries: mean 2.75, var 2.1875
+    want = (vals - 2.75) / math.sqrt(2.1875 + 1e-8)
+    torch.testing.assert_close(w[mask.bool()], want)
+    assert (w[~mask.bool()] == 0).all()
+
+
+def test_adaptive_kl_controller_by_hand():
+    # KL above target: beta grows by err * n / horizon, err capped at +0.2
+    assert ppo.adapt_kl_coef(0.1, 9.0, 100, 6.0, 10000) == pytest.approx(0.1 * (1 + 0.2 * 0.01))
+    assert ppo.adapt_kl_coef(0.1, 6.6, 100, 6.0, 10000) == pytest.approx(0.1 * (1 + 0.1 * 0.01))
+    # below target: it shrinks, err capped at -0.2; on target it stays
+    assert ppo.adapt_kl_coef(0.1, 0.0, 100, 6.0, 10000) == pytest.approx(0.1 * (1 - 0.2 * 0.01))
+    assert ppo.adapt_kl_coef(0.1, 6.0, 100, 6.0, 10000) == pytest.approx(0.1)

@@ -16,16 +16,6 @@ import reward
 from reward import RewardModel, ranking_loss
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    # On a shared 2-core machine two busy torch threads spin-wait on each other: one thread
-    # ran these small models about 8x faster there. Speed only; restored afterwards.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def small_rm(seed=0, **kw):
     torch.manual_seed(seed)
     cfg = gpt.GPTConfig(**{**dict(vocab_size=97, block_size=64, n_layer=2, n_head=4,
