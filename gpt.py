@@ -389,6 +389,28 @@ def batch_pairs(pairs, pad_id, device="cpu"):
     return tokens, am, resp
 
 
+def encode_prompts(enc, prompts: list[str], block_size: int, max_new_tokens: int):
+    """Token ids of (already templated) prompts to generate from, each cut from the left to
+    leave room for max_new_tokens. Returns (ids, number of prompts cut)."""
+    room = block_size - max_new_tokens
+    if room < 8:
+        raise ValueError(f"max_new_tokens={max_new_tokens} leaves no room for a prompt in "
+                         f"block_size={block_size}")
+    ids = [tok.encode(enc, p) for p in prompts]
+    return [x[-room:] for x in ids], sum(len(x) > room for x in ids)
+
+
+def decode_responses(enc, tokens, response_mask) -> list[tuple[str, bool]]:
+    """generate()'s output -> [(response text without its end-of-text, ended), ...]; a row that
+    did not end was cut off at max_new_tokens."""
+    out = []
+    for t, m in zip(tokens.tolist(), response_mask.tolist(), strict=True):
+        r = [x for x, keep in zip(t, m, strict=True) if keep]
+        ended = bool(r) and r[-1] == enc.eot_token
+        out.append((tok.decode(enc, r[:-1] if ended else r), ended))
+    return out
+
+
 def logprobs_from_logits(logits, tokens, temperature=1.0):
     """log p(tokens[:, t+1] | tokens[:, :t+1]): logits (B, T, V), tokens (B, T) -> (B, T-1).
     Temperature divides the logits exactly as sampling did, so PPO's ratio starts at 1."""

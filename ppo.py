@@ -415,12 +415,8 @@ def summarize(batch, gold, mbs, eot_id) -> dict:
 
 def gold_scores(batch, enc, prompts):
     """data.score of each (prompt, response): for the reader only, never a training signal."""
-    out = []
-    for t, m, p in zip(batch["tokens"].tolist(), batch["response_mask"].tolist(), prompts,
-                       strict=True):
-        r = [x for x, keep in zip(t, m, strict=True) if keep]
-        out.append(data.score(p, tok.decode(enc, r[:-1] if r[-1] == enc.eot_token else r))[0])
-    return out
+    texts = gpt.decode_responses(enc, batch["tokens"], batch["response_mask"])
+    return [data.score(p, text)[0] for p, (text, _) in zip(prompts, texts, strict=True)]
 
 
 # ----------------------------------------------------------------------------- training
@@ -451,11 +447,8 @@ def train(cfg: Config, reward_fn=None) -> dict:
     policy, ref, value_model, rm, enc = load_models(cfg, device)
     reward_fn = reward_fn or rm_reward(rm, enc.eot_token, cfg.no_eot_penalty)
     prompts = data.read_prompts(gpt.need(out / "prompts.jsonl", f"python data.py --out {out}"))
-    room = policy.config.block_size - cfg.max_new_tokens  # prompt tokens beside a full answer
-    if room < 8:
-        raise ValueError(f"max_new_tokens={cfg.max_new_tokens} leaves no room for a prompt in "
-                         f"block_size={policy.config.block_size}")
-    prompt_ids = [tok.encode(enc, data.format_prompt(p["prompt"]))[-room:] for p in prompts]
+    prompt_ids, _ = gpt.encode_prompts(enc, [data.format_prompt(p["prompt"]) for p in prompts],
+                                       policy.config.block_size, cfg.max_new_tokens)
     ptx_ids = None
     if cfg.ptx_coef > 0:  # Eq. 2's D_pretrain: the corpus the base model learned from
         ptx_ids = torch.tensor(tok.encode_corpus(enc, gpt.load_corpus(out / "corpus.txt")),

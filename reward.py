@@ -123,13 +123,8 @@ def collect(cfg: Config) -> dict:
     prompts = prompts[:cfg.n_prompts] if cfg.n_prompts > 0 else prompts
     policy, enc, _ = load_sft(cfg)
     policy.to(device).eval()
-    room = policy.config.block_size - cfg.max_new_tokens  # prompt tokens beside a full sample
-    if room < 8:
-        raise ValueError(f"max_new_tokens={cfg.max_new_tokens} leaves no room for the prompt "
-                         f"in block_size={policy.config.block_size}")
-    ids = [tok.encode(enc, data.format_prompt(p["prompt"])) for p in prompts]
-    n_cut = sum(len(x) > room for x in ids)
-    ids = [x[-room:] for x in ids]  # a long prompt loses its start, as in gpt.encode_pair
+    ids, n_cut = gpt.encode_prompts(enc, [data.format_prompt(p["prompt"]) for p in prompts],
+                                    policy.config.block_size, cfg.max_new_tokens)
     rng = random.Random(cfg.seed)
     ks = [rng.randint(cfg.k_min, cfg.k_max) for _ in prompts]
     rows = [i for i, k in enumerate(ks) for _ in range(k)]  # the prompt of every sample
@@ -143,11 +138,9 @@ def collect(cfg: Config) -> dict:
             toks, _, resp = policy.generate([ids[i] for i in chunk], cfg.max_new_tokens,
                                             temperature=cfg.temperature, eot_id=enc.eot_token,
                                             generator=gen)
-        for t, m in zip(toks.tolist(), resp.tolist(), strict=True):
-            r = [x for x, keep in zip(t, m, strict=True) if keep]
-            end = bool(r) and r[-1] == enc.eot_token  # else cut off at max_new_tokens
+        for text, end in gpt.decode_responses(enc, toks, resp):
+            texts.append(text)
             ended += end
-            texts.append(tok.decode(enc, r[:-1] if end else r))
         bar.update(len(chunk))
     bar.close()
     labelers = data.make_labelers(data.PRESETS[cfg.preset])

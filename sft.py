@@ -163,21 +163,15 @@ def mean_loss(model, fixed_batches, device, dtype):
 def answer(model, enc, prompts, max_new_tokens, temperature=0.0, seed=0):
     """The model's answers to prompt records: [{prompt, category, response, ended, score}].
     Prompts longer than block_size - max_new_tokens lose their start (as in training)."""
-    keep = model.config.block_size - max_new_tokens
-    if keep < 1:
-        raise ValueError(f"max_new_tokens={max_new_tokens} leaves no room for a prompt in "
-                         f"block_size={model.config.block_size}")
     if not prompts:
         return []
-    ids = [tok.encode(enc, data.format_prompt(p["prompt"]))[-keep:] for p in prompts]
+    ids, _ = gpt.encode_prompts(enc, [data.format_prompt(p["prompt"]) for p in prompts],
+                                model.config.block_size, max_new_tokens)
     tokens, _, resp = model.generate(ids, max_new_tokens, temperature, eot_id=enc.eot_token,
                                      generator=torch.Generator(model.lm_head.weight.device)
                                      .manual_seed(seed))
     rows = []
-    for p, t, m in zip(prompts, tokens.tolist(), resp.tolist(), strict=True):
-        out = [x for x, keep_it in zip(t, m, strict=True) if keep_it]
-        ended = bool(out) and out[-1] == enc.eot_token
-        text = tok.decode(enc, out[:-1] if ended else out)
+    for p, (text, ended) in zip(prompts, gpt.decode_responses(enc, tokens, resp), strict=True):
         rows.append({"prompt": p["prompt"], "category": p["category"], "response": text,
                      "ended": ended, "score": data.score(p["prompt"], text)[0]})
     return rows

@@ -329,3 +329,17 @@ def test_encode_pair_cuts_long_response_on_request():
                                   cut_response=True)
     assert cut and len(ids) <= 16 and ids[-1] == enc.eot_token and n == 16 // 4
     assert tok.decode(enc, ids[n:-1]).startswith(" eats berries.")
+
+
+def test_encode_prompts_and_decode_responses():
+    import tokenizer as tok
+    enc = tok.build_encoding(tok.train_bpe("the fox eats berries. " * 50, 280))
+    ids, n_cut = gpt.encode_prompts(enc, ["the fox", "the fox eats berries. " * 20], 64, 32)
+    assert n_cut == 1 and len(ids[1]) == 32 and tok.decode(enc, ids[0]) == "the fox"
+    with pytest.raises(ValueError, match="no room"):
+        gpt.encode_prompts(enc, ["x"], 64, 60)
+    eot = enc.eot_token
+    tokens = torch.tensor([[5, 6, 7, eot, 0], [5, 6, 7, 8, 9]])
+    resp = torch.tensor([[0, 1, 1, 1, 0], [0, 0, 1, 1, 1]])
+    out = gpt.decode_responses(enc, tokens, resp)
+    assert out == [(tok.decode(enc, [6, 7]), True), (tok.decode(enc, [7, 8, 9]), False)]
