@@ -61,9 +61,13 @@ Implementation details, tagged [Dn] in the code:
       constant (App. C.4).
 
 Deviations from the paper:
-1. Scale: a ~1M-parameter policy and 100 iterations of 64 episodes (6.4k episodes; paper 256k
+1. Scale: a ~1M-parameter policy and 40 iterations of 64 episodes (2.6k episodes; paper 256k
    episodes in batches of 512, minibatches of 64) so that a laptop CPU runs it in minutes;
-   the learning rate is ours accordingly.
+   the learning rate is ours accordingly. Our small RM is over-optimised early: on the cpu
+   preset (beta 0.02) the gold score of the training roll-outs rose from 0.41 to 0.62 by
+   iteration 30, then fell to 0.10 by iteration 90 while the RM score kept rising (0.23 ->
+   1.51) and the KL reached 14 nats, the policy answering every prompt with a thank-you note
+   the RM liked (Gao et al. 2022). `--iterations 100` shows it.
 2. ptx_coef: the paper's 27.8 weighs a loss over 8x as many pretraining examples as episodes;
    what matters is its gradient beside PPO's, which differs at our scale. We take
    `--ptx_coef 1` with 8 corpus windows per minibatch (4x its response tokens): on the tiny
@@ -110,7 +114,7 @@ class Config:
     entropy_coef: float = 0.0  # entropy bonus (paper: none)
     gae_lambda: float = 0.95  # lambda of GAE (paper: not given)
     gamma: float = 1.0  # discount of GAE (paper C.4: 1, no discount)
-    iterations: int = 100  # batches of episodes (paper: 256k episodes / 512 = 500)
+    iterations: int = 40  # batches of episodes (paper: 256k / 512 = 500; deviation 1)
     batch_size: int = 64  # episodes (prompts) per iteration (paper C.4: 512)
     minibatch_size: int = 16  # episodes per gradient step (paper C.4: 64)
     ppo_epochs: int = 1  # passes over each batch (paper C.4: 1)
