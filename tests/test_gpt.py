@@ -304,7 +304,7 @@ def test_cli_lists_every_field(capsys):
 
 def test_encode_pair_and_batch_pairs():
     import tokenizer as tok
-    enc = tok.build_encoding(tok.train_bpe("the fox eats berries. " * 50, 280))
+    enc = tok.build_encoding(tok.train_bpe("the fox eats berries. " * 50, 270))
     ids, n_prompt, cut = gpt.encode_pair(enc, "the fox", " eats berries.", 64)
     assert not cut and ids[-1] == enc.eot_token
     assert tok.decode(enc, ids[:n_prompt]) == "the fox"
@@ -324,7 +324,7 @@ def test_encode_pair_and_batch_pairs():
 
 def test_encode_pair_cuts_long_response_on_request():
     import tokenizer as tok
-    enc = tok.build_encoding(tok.train_bpe("the fox eats berries. " * 50, 280))
+    enc = tok.build_encoding(tok.train_bpe("the fox eats berries. " * 50, 270))
     ids, n, cut = gpt.encode_pair(enc, "the fox " * 10, " eats berries." * 10, 16,
                                   cut_response=True)
     assert cut and len(ids) <= 16 and ids[-1] == enc.eot_token and n == 16 // 4
@@ -333,7 +333,7 @@ def test_encode_pair_cuts_long_response_on_request():
 
 def test_encode_prompts_and_decode_responses():
     import tokenizer as tok
-    enc = tok.build_encoding(tok.train_bpe("the fox eats berries. " * 50, 280))
+    enc = tok.build_encoding(tok.train_bpe("the fox eats berries. " * 50, 270))
     ids, n_cut = gpt.encode_prompts(enc, ["the fox", "the fox eats berries. " * 20], 64, 32)
     assert n_cut == 1 and len(ids[1]) == 32 and tok.decode(enc, ids[0]) == "the fox"
     with pytest.raises(ValueError, match="no room"):
