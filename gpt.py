@@ -538,6 +538,20 @@ def lr_at(step, lr, warmup, total):
     return lr / 10 + 0.5 * (1 + math.cos(math.pi * frac)) * (lr - lr / 10)
 
 
+def optimizer_step(model, opt, loss, grad_clip, step, ckpt) -> None:
+    """One AdamW step on loss, gradients norm-clipped; a non-finite loss stops the run before
+    anything is written, so the last good checkpoint survives."""
+    if not torch.isfinite(loss):
+        raise FloatingPointError(f"loss is {loss.item()} at step {step}; stopped without "
+                                 f"saving, the last good checkpoint ({ckpt}) is kept. "
+                                 f"Try a lower --lr")
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    if grad_clip > 0:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    opt.step()
+
+
 def make_optimizer(model, lr, weight_decay, betas=(0.9, 0.95)):
     """AdamW; decay on 2-D weights (matmuls, embeddings), none on biases and LayerNorms."""
     params = [p for p in model.parameters() if p.requires_grad]
@@ -634,15 +648,7 @@ def train(cfg: Config) -> dict:
         x, y = get_batch(train_ids, cfg.block_size, cfg.batch_size, gen)
         with autocast(device, cfg.dtype):
             _, loss = fwd(x.to(device), targets=y.to(device))
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"loss is {loss.item()} at step {step}; stopped without "
-                                     f"saving, the last good checkpoint ({ckpt}) is kept. "
-                                     f"Try a lower --lr")
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if cfg.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        opt.step()
+        optimizer_step(model, opt, loss, cfg.grad_clip, step, ckpt)
         step += 1
         tokens_seen += x.numel()
         bar.update(1)

@@ -402,15 +402,7 @@ def train(cfg: Config) -> dict:
         with gpt.autocast(device, cfg.dtype):
             scores, ranking = forward_batch(model, batch, enc.eot_token, device)
         loss, st = ranking_loss(scores.float(), ranking)  # all C(K,2) pairs: one element each
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"loss is {loss.item()} at step {step}; stopped without "
-                                     f"saving, the last good checkpoint ({ckpt}) is kept. "
-                                     f"Try a lower --lr")
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if cfg.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        opt.step()
+        gpt.optimizer_step(model, opt, loss, cfg.grad_clip, step, ckpt)
         step += 1
         seen += sum(len(ex["pairs"]) for ex in batch)
         run = {"loss": run["loss"] + loss.item(), "acc": run["acc"] + st["acc"], "n": run["n"] + 1}

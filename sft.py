@@ -263,15 +263,7 @@ def train(cfg: Config) -> dict:
                 x, y = gpt.get_batch(ptx_ids, block, n_ptx, gen)
                 _, lm = model(x.to(device), targets=y.to(device))
                 loss = (1 - cfg.ptx_fraction) * loss + cfg.ptx_fraction * lm
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"loss is {loss.item()} at step {step}; stopped without "
-                                     f"saving, the last good checkpoint ({ckpt}) is kept. "
-                                     f"Try a lower --lr")
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if cfg.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        opt.step()
+        gpt.optimizer_step(model, opt, loss, cfg.grad_clip, step, ckpt)
         step += 1
         bar.update(1)
         if step % cfg.eval_interval == 0 or step == total:
