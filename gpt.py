@@ -517,6 +517,20 @@ def autocast(device: str, dtype: str = "auto"):
     return torch.autocast(device_type=kind, dtype=torch.bfloat16, enabled=use)
 
 
+def rng_state() -> dict:
+    """The global generators a resume must restore (dropout draws): CPU, and CUDA if present."""
+    state = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
 def log_jsonl(path, record: dict) -> None:
     with open(path, "a") as f:
         f.write(json.dumps(record) + "\n")
@@ -608,7 +622,7 @@ def train(cfg: Config) -> dict:
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optimizer"])
         gen.set_state(ck["rng"]["batch"])
-        torch.set_rng_state(ck["rng"]["torch"])
+        set_rng_state(ck["rng"])
         step, hist = ck["step"], ck["history"]
         trim_log(out / "pretrain.jsonl", "step", step)
         print(f"resumed {ckpt} at step {step}")
@@ -667,7 +681,7 @@ def train(cfg: Config) -> dict:
                              "step": step, "tokenizer": tok.tokenizer_id(enc),
                              "train_config": dataclasses.asdict(cfg), "history": hist,
                              "optimizer": opt.state_dict(),
-                             "rng": {"batch": gen.get_state(), "torch": torch.get_rng_state()}},
+                             "rng": {"batch": gen.get_state(), **rng_state()}},
                             ckpt)
     bar.close()
     return hist

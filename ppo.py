@@ -473,7 +473,7 @@ def train(cfg: Config, reward_fn=None) -> dict:
             ema = {k: v.to(device) for k, v in ck["model"].items()}
         sample_gen.set_state(ck["rng"]["sample"])
         batch_gen.set_state(ck["rng"]["batch"])
-        torch.set_rng_state(ck["rng"]["torch"])
+        gpt.set_rng_state(ck["rng"])
         it, state, hist = ck["step"], ck["state"], ck["history"]
         gpt.trim_log(log, "iteration", it)
         print(f"resumed {ckpt} at iteration {it}")
@@ -490,7 +490,7 @@ def train(cfg: Config, reward_fn=None) -> dict:
                       "model": value_model.state_dict()},
             "optimizer": [opt.state_dict() for opt in opts],
             "train_config": dataclasses.asdict(cfg),
-            "rng": {"torch": torch.get_rng_state(), "sample": sample_gen.get_state(),
+            "rng": {**gpt.rng_state(), "sample": sample_gen.get_state(),
                     "batch": batch_gen.get_state()}}, ckpt)
 
     print(f"{name}: policy {policy.num_params() / 1e6:.2f}M, value "

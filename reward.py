@@ -242,7 +242,7 @@ def save_reward_model(model, path, enc, cfg, step, hist, opt, extra=None) -> Non
                          "model": model.state_dict(), "bias": model.bias.item(), "step": step,
                          "tokenizer": tok.tokenizer_id(enc), "history": hist,
                          "train_config": dataclasses.asdict(cfg), "optimizer": opt.state_dict(),
-                         "rng": {"torch": torch.get_rng_state()}, **(extra or {})}, path)
+                         "rng": gpt.rng_state(), **(extra or {})}, path)
 
 
 def forward_batch(model: RewardModel, examples: list[dict], pad_id: int, device):
@@ -378,7 +378,7 @@ def train(cfg: Config) -> dict:
         ck = gpt.load_checkpoint(ckpt, RM_CMD.format(out=out), enc)
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optimizer"])
-        torch.set_rng_state(ck["rng"]["torch"])
+        gpt.set_rng_state(ck["rng"])
         step, hist = ck["step"], ck["history"]
         gpt.trim_log(log, "step", step)
         print(f"resumed {ckpt} at step {step}")

@@ -215,7 +215,7 @@ def train(cfg: Config) -> dict:
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optimizer"])
         gen.set_state(ck["rng"]["batch"])
-        torch.set_rng_state(ck["rng"]["torch"])
+        gpt.set_rng_state(ck["rng"])
         step, hist, perm = ck["step"], ck["history"], ck["data"]["order"]
         gpt.trim_log(log, "step", step)
         print(f"resumed {ckpt} at step {step}")
@@ -273,7 +273,7 @@ def train(cfg: Config) -> dict:
                 "config": mcfg, "model": model.state_dict(), "step": step,
                 "tokenizer": tok.tokenizer_id(enc), "train_config": dataclasses.asdict(cfg),
                 "optimizer": opt.state_dict(), "history": hist,
-                "rng": {"torch": torch.get_rng_state(), "batch": gen.get_state()},
+                "rng": {**gpt.rng_state(), "batch": gen.get_state()},
                 "data": {"epoch": epoch, "batch": b + 1, "order": perm}}, ckpt)
     bar.close()
     model.eval()
