@@ -390,7 +390,7 @@ def train(cfg: Config) -> dict:
     from tqdm import tqdm
     bar = tqdm(total=total, initial=step, desc="reward", file=sys.stdout, dynamic_ncols=True,
                leave=False)
-    t0, seen, run = time.time(), 0, {"loss": 0.0, "acc": 0.0, "n": 0}
+    t0, seen, run, ev = time.time(), 0, {"loss": 0.0, "acc": 0.0, "n": 0}, None
     model.train()
     while step < total:
         epoch, i = divmod(step, per_epoch)  # the order is a function of the epoch: exact resume
@@ -424,8 +424,13 @@ def train(cfg: Config) -> dict:
             save()
     bar.close()
     bias = normalize(model, enc, demos)
-    ev = evaluate_rm(model, enc, val_c, data.make_labelers(data.PRESETS[cfg.preset]),
-                     dtype=cfg.dtype, seed=cfg.seed)
+    if ev is None:  # resumed after the last step: nothing was evaluated in this process
+        ev = evaluate_rm(model, enc, val_c, dtype=cfg.dtype)
+    # the bias moves no difference and no correlation, so the last step's evaluation stands;
+    # only the labelers' agreement on the same pairs is new
+    ev["agreement"] = data.agreement(data.make_labelers(data.PRESETS[cfg.preset]),
+                                     [(c["prompt"], c["responses"]) for c in val_c],
+                                     random.Random(cfg.seed))
     final = {"rm/acc": ev["acc"], "rm/agreement": ev["agreement"], "rm/gold_corr":
              ev["gold_corr"], "rm/bias": bias, "rm/val_pairs": ev["pairs"]}
     hist.update({k: [v] for k, v in final.items() if k != "rm/gold_corr"})
