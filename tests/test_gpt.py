@@ -292,14 +292,24 @@ def test_bad_data_files(tmp_path):
         gpt.train(tiny_cfg(tmp_path, data=str(empty)))
 
 
-def test_cli_lists_every_field(capsys):
+@pytest.mark.parametrize("module", ["gpt", "sft", "reward", "ppo", "bench"])
+def test_cli_lists_every_field_with_its_comment(module, capsys):
+    import importlib
+    cls = importlib.import_module(module).Config
     with pytest.raises(SystemExit):
-        gpt.config_from_args(gpt.Config, ["--help"])
-    text = capsys.readouterr().out
-    for f in gpt.Config.__dataclass_fields__:
+        gpt.config_from_args(cls, ["--help"])
+    text = " ".join(capsys.readouterr().out.split())  # argparse wraps the help lines
+    for f in cls.__dataclass_fields__:
         assert f"--{f}" in text
+    assert "(default: " in text  # help text comes from the comments beside the fields
+
+
+def test_cli_parses_types_and_booleans():
     cfg = gpt.config_from_args(gpt.Config, ["--n_layer", "3", "--compile", "--lr", "0.5"])
     assert cfg.n_layer == 3 and cfg.compile is True and cfg.lr == 0.5
+    import reward
+    cfg = gpt.config_from_args(reward.Config, ["--k_min", "2", "--collect_only", "--lr", "0.5"])
+    assert cfg.k_min == 2 and cfg.collect_only is True and cfg.lr == 0.5
 
 
 def test_encode_pair_and_batch_pairs():
