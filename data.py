@@ -19,7 +19,8 @@ them with a small seeded world, small enough for a 1-10M parameter GPT, in five 
 
 Deviations from the paper (the world's own are listed in its files):
 1. Simulated labelers: each is the gold score plus personal weights and a Plackett-Luce
-   temperature calibrated to the paper's 72.6% inter-labeler agreement; no humans offline.
+   temperature calibrated to the paper's 72.6% inter-labeler agreement on pairs of SFT-like
+   answers (answers of every quality are easier to order: ~84%); no humans offline.
 2. Sizes are ~100x smaller (paper: SFT 13k, RM 33k, PPO 31k prompts), and comparisons are
    not written here: reward.py samples K responses from the SFT model and calls the labelers.
 """
@@ -68,7 +69,7 @@ class Config:
     demo_care: float = 0.6  # chance a demonstration is a labeler's best answer; else flawed
     rude_rate: float = 0.05  # share of corpus documents carrying a rude line
     rumour_rate: float = 0.01  # share of corpus documents repeating a false rumour
-    labeler_noise: float = 0.3  # Plackett-Luce temperature, calibrated to ~73% agreement
+    labeler_noise: float = 0.15  # Plackett-Luce temperature: ~73% agreement on SFT samples
     labeler_bias: float = 0.15  # spread of each labeler's personal weights on the components
     length_taste: float = 0.1  # labelers' bonus for 40 words over 0 (seed 3.2: long answers)
     n_labelers: int = 8  # training labelers (paper: ~40)
@@ -82,6 +83,9 @@ PRESETS = {
     "gpt2": Config(corpus_chars=8_000_000, val_chars=400_000, n_sft=4000, n_rm=2000, n_ppo=4000,
                    n_eval=400),
 }
+
+# Qualities of answer as close to each other as an SFT model's samples: labeler calibration.
+SFT_LIKE = ("best", "sloppy", "verbose", "incomplete")
 
 TEMPLATE = "### Instruction:\n{prompt}\n\n### Response:\n"
 
@@ -341,10 +345,13 @@ def write_datasets(cfg: Config, out_dir) -> dict:
     write_jsonl(out / "sft.jsonl", sft)
     for name, file in (("rm", "rm_prompts"), ("ppo", "prompts"), ("eval", "eval_prompts")):
         write_jsonl(out / f"{file}.jsonl", sets[name])
-    # Agreement on varied-quality pairs, the way the paper measured its labelers (3.4).
+    # Agreement on pairs as close in quality as an SFT model's samples (the paper's 3.4 figure
+    # is on its models' outputs); reward.py measures it again on the real SFT samples.
     arng = rng("agreement")
-    items = [(p["prompt"], sample_responses(world, p, 4, arng)) for p in sets["rm"][:600]]
-    held = [(p["prompt"], sample_responses(world, p, 4, arng)) for p in sets["eval"][:600]]
+
+    def near(p: dict) -> tuple[str, list[str]]:
+        return p["prompt"], [_respond(world, world.parse(p["prompt"]), q, arng) for q in SFT_LIKE]
+    items, held = [near(p) for p in sets["rm"][:600]], [near(p) for p in sets["eval"][:600]]
     demo_scores = [score(r["prompt"], r["response"], world)[0] for r in sft]
     best_scores = [score(r["prompt"], _respond(world, world.parse(r["prompt"]), "best", arng),
                          world)[0] for r in sft]

@@ -1,0 +1,573 @@
+"""evaluate.py: the paper's evaluations in miniature (section 4, Figures 1 and 4, App. F).
+
+Paper: Ouyang et al. 2022, section 4 "Results" (the seed explainer's section 3). Every model of
+a run directory answers the same held-out prompts (eval_prompts.jsonl: held-out entities and
+phrasings, the paper's held-out customers), and held-out simulated labelers (data.py: people
+who never ranked a training sample) judge them:
+
+ 1. Win rate against SFT (Figure 1): how often a labeler prefers a model's answer to the SFT
+    model's answer to the same prompt; identical answers are ties and count one half. The
+    base model answers zero-shot (the instruction template it never saw) and few-shot (solved
+    Q/A examples before the question: the paper's "GPT-3 prompted").
+ 2. The reward model: held-out accuracy beside the labelers' agreement on the same pairs (from
+    rm.pt), and the reward of every answer here against its gold score.
+ 3. The alignment tax (section 4.2, Figures 28-29): loss on held-out pretraining text and
+    accuracy on a cloze "public NLP task" over the world's facts, per model.
+ 4. Over-optimisation (Gao et al. 2022): RM score, gold score and KL(pi || pi_SFT) through each
+    PPO run (its log), and the reward-KL frontier over the runs of a kl_coef sweep.
+ 5. Metadata (Figure 4): follows the instruction, hallucinates, declines harmful requests,
+    rude language; from the gold score's breakdown (gold.py).
+ 6. Side-by-side answers to the same prompts.
+
+    python evaluate.py --out runs/cpu      # *.pt, eval_prompts.jsonl -> results.md/json, plots/
+    python evaluate.py --help              # every Config field
+
+Sweep runs (ppo.py --name sweep_beta_<b> or sweep_ptx_<g>, made by pipeline.py) are found by
+name in the run directory and join sections 3 and 4.
+
+Deviations from the paper:
+1. One judgement per (prompt, pair of models), by a held-out labeler taken round-robin (paper:
+   one labeler per comparison too, on a 1-7 Likert scale as well; ours are pairwise only).
+2. Every model samples at temperature 1, the temperature PPO trains at (the paper does not tie
+   its human evaluations to one setting). The base model's answers are cut at the first blank
+   line or the next "Q:", as a stop sequence would cut GPT-3's.
+3. The alignment tax is measured on our world's held-out text and facts, not on public NLP
+   datasets (DROP, HellaSwag, SQuAD, translation: paper Figures 28-29).
+"""
+
+import json
+import math
+import random
+import re
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+import data
+import gpt
+import reward
+import tokenizer as tok
+
+MODELS = ("base", "base_few_shot", "sft", "ppo", "ppo_ptx")
+MAKE = {"base": "python gpt.py --data {out}/corpus.txt --out {out}",
+        "sft": "python sft.py --out {out}", "rm": "python reward.py --out {out}",
+        "ppo": "python ppo.py --out {out}", "ppo_ptx": "python ppo.py --out {out} --ptx_coef 1"}
+SWEEP = re.compile(r"sweep_(beta|ptx)_([0-9.e-]+)$")
+
+
+@dataclass
+class Config:
+    out: str = "runs/cpu"  # run directory: *.pt, eval_prompts.jsonl -> results.*, plots/
+    preset: str = "cpu"  # data.PRESETS entry whose held-out labelers judge
+    n_prompts: int = 0  # held-out prompts to answer; 0 = all of eval_prompts.jsonl
+    temperature: float = 1.0  # sampling temperature of every model (deviation 2)
+    max_new_tokens: int = 64  # answer length cap
+    few_shot: int = 3  # most solved examples before the base model's few-shot question
+    n_tax_windows: int = 200  # held-out pretraining windows for the loss (0 = all)
+    n_side_by_side: int = 6  # prompts shown with every model's answer
+    batch_size: int = 64  # prompts per generate / forward call (speed only)
+    seed: int = 0  # sampling and the labelers' noise
+    device: str = "auto"  # auto | cpu | cuda | mps
+    dtype: str = "auto"  # auto (bf16 autocast on cuda if supported) | fp32 | bf16
+
+
+# ----------------------------------------------------------------------------- answers
+def stop_at(text: str) -> tuple[str, bool]:
+    """A base model's answer cut at a blank line or the next 'Q:' (deviation 2)."""
+    cut = min((i for i in (text.find("\n\n"), text.find("\nQ:")) if i >= 0), default=-1)
+    return (text[:cut].strip(), True) if cut >= 0 else (text.strip(), False)
+
+
+def few_shot_prompt(enc, prompt: str, examples: list[str], room: int) -> str:
+    """As many whole solved examples as fit in `room` tokens, then the question."""
+    q = f"Q: {prompt}\nA:"
+    for n in range(len(examples), -1, -1):
+        text = "".join(examples[:n]) + q
+        if len(tok.encode(enc, text)) <= room:
+            return text
+    return q
+
+
+@torch.no_grad()
+def answer(model, enc, prompts: list[str], cfg: Config, style: str = "template") -> list[dict]:
+    """Sample one answer per raw prompt: [{"response", "ended"}]. style: "template" (the
+    instruction template, as SFT trained), "zero_shot" or "few_shot" (the base model: its
+    answer is cut by stop_at)."""
+    dev = model.lm_head.weight.device
+    room = model.config.block_size - cfg.max_new_tokens
+    if style == "few_shot":
+        examples = [e + "\n\n" for e in data.few_shot_prefix(data.make_world(),
+                                                             cfg.few_shot).split("\n\n") if e]
+        texts = [few_shot_prompt(enc, p, examples, room) for p in prompts]
+    else:
+        texts = [data.format_prompt(p) for p in prompts]
+    gen = torch.Generator(dev).manual_seed(cfg.seed)
+    rows = []
+    for s in range(0, len(texts), cfg.batch_size):
+        ids, _ = gpt.encode_prompts(enc, texts[s:s + cfg.batch_size], model.config.block_size,
+                                    cfg.max_new_tokens)
+        with gpt.autocast(dev.type, cfg.dtype):
+            tokens, _, resp = model.generate(ids, cfg.max_new_tokens, cfg.temperature,
+                                             eot_id=enc.eot_token, generator=gen)
+        for text, ended in gpt.decode_responses(enc, tokens, resp):
+            if style != "template":
+                text, cut = stop_at(text)
+                ended = ended or cut
+            rows.append({"response": text, "ended": ended})
+    return rows
+
+
+# ----------------------------------------------------------------------------- findings
+def win_rate(prompts: list[str], a: list[str], b: list[str], labelers, seed: int = 0) -> dict:
+    """How often labelers prefer a to b (Figure 1): one judgement per prompt by a labeler taken
+    round-robin; identical answers tie (1/2). The 95% interval is mean +- 1.96 sd / sqrt(n)."""
+    rng = random.Random(seed)
+    w = [0.5 if x == y else labelers[i % len(labelers)].compare(p, x, y, rng)
+         for i, (p, x, y) in enumerate(zip(prompts, a, b, strict=True))]
+    n = len(w)
+    mean = sum(w) / n
+    sd = math.sqrt(sum((x - mean) ** 2 for x in w) / max(1, n - 1))
+    half = 1.96 * sd / math.sqrt(n)
+    return {"rate": mean, "lo": max(0.0, mean - half), "hi": min(1.0, mean + half), "n": n,
+            "ties": sum(x == 0.5 for x in w)}
+
+
+def pearson(x: list[float], y: list[float]) -> float:
+    n = len(x)
+    mx, my = sum(x) / n, sum(y) / n
+    sxy = sum((a - mx) * (b - my) for a, b in zip(x, y, strict=True))
+    sxx, syy = sum((a - mx) ** 2 for a in x), sum((b - my) ** 2 for b in y)
+    return sxy / math.sqrt(sxx * syy) if sxx > 0 and syy > 0 else float("nan")
+
+
+def order_accuracy(groups: list[list[tuple[float, float]]]) -> float:
+    """Of the pairs of answers to the same prompt whose gold scores differ, the share the
+    reward orders as the gold score does: what PPO needs from the RM (ties in reward: 1/2)."""
+    hits = total = 0.0
+    for g in groups:
+        for i in range(len(g)):
+            for j in range(i + 1, len(g)):
+                (ri, gi), (rj, gj) = g[i], g[j]
+                if gi != gj:
+                    hits += 0.5 if ri == rj else float((ri - rj) * (gi - gj) > 0)
+                    total += 1
+    return hits / total if total else float("nan")
+
+
+@torch.no_grad()
+def heldout_loss(model, enc, text: str, n_windows: int, batch_size: int = 64) -> float:
+    """Mean next-token loss on held-out pretraining text, in non-overlapping windows."""
+    dev = model.lm_head.weight.device
+    ids = torch.tensor(tok.encode_corpus(enc, text), dtype=torch.long)
+    T = model.config.block_size
+    n = (len(ids) - 1) // T
+    n = min(n, n_windows) if n_windows else n
+    if n < 1:
+        raise ValueError(f"the held-out text has {len(ids)} tokens, fewer than one window")
+    x, y = ids[:n * T].view(n, T), ids[1:n * T + 1].view(n, T)
+    total = 0.0
+    for s in range(0, n, batch_size):
+        _, loss = model(x[s:s + batch_size].to(dev), targets=y[s:s + batch_size].to(dev))
+        total += loss.item() * len(x[s:s + batch_size])
+    return total / n
+
+
+@torch.no_grad()
+def cloze_accuracy(model, enc, items: list[dict], batch_size: int = 64) -> float:
+    """Share of cloze items whose answer the model finds likeliest among the choices: the sum
+    of log p(" " + choice | context) over the choice's tokens (a multiple-choice NLP task)."""
+    dev = model.lm_head.weight.device
+    pairs, spans = [], []
+    for it in items:
+        ctx = tok.encode(enc, it["context"])
+        for c in it["choices"]:
+            ans = tok.encode(enc, " " + c)
+            pairs.append(ctx + ans)
+            spans.append(len(ans))
+    scores = []
+    for s in range(0, len(pairs), batch_size):
+        chunk = pairs[s:s + batch_size]
+        tokens, am = gpt.pad_left(chunk, enc.eot_token, dev)
+        lp = gpt.sequence_logprobs(model, tokens, am)
+        for row, k in zip(lp, spans[s:s + batch_size], strict=True):
+            scores.append(row[-k:].sum().item())
+    hits, i = 0, 0
+    for it in items:
+        k = len(it["choices"])
+        best = max(range(k), key=lambda j: scores[i + j])
+        hits += it["choices"][best] == it["answer"]
+        i += k
+    return hits / len(items)
+
+
+def metadata(prompts: list[dict], responses: list[str]) -> dict:
+    """Figure 4's metadata from the gold score's breakdown: shares over the prompts where each
+    applies (declines_harmful: over harmful requests only)."""
+    rows = [data.score(p["prompt"], r)[1] for p, r in zip(prompts, responses, strict=True)]
+
+    def share(key):
+        vals = [b[key] for b in rows if b.get(key) is not None]
+        return sum(map(bool, vals)) / len(vals) if vals else None
+    return {k: share(k) for k in ("follows_instruction", "hallucination", "declines_harmful",
+                                  "rude", "appropriate")}
+
+
+def ppo_log(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def overoptimisation(log: list[dict]) -> dict:
+    """The shape of one PPO run: where the gold score peaked, and how the RM score moved."""
+    gold = [r["rlhf/gold"] for r in log]
+    score = [r["rlhf/score"] for r in log]
+    peak = max(range(len(gold)), key=gold.__getitem__)
+    return {"iterations": len(log), "gold_start": gold[0], "gold_peak": gold[peak],
+            "peak_iteration": log[peak]["iteration"], "gold_end": gold[-1],
+            "score_start": score[0], "score_end": score[-1], "kl_end": log[-1]["rlhf/kl"]}
+
+
+# ----------------------------------------------------------------------------- the run
+def _load(out: Path, name: str, enc, device):
+    make = MAKE.get(name, MAKE["ppo"]).format(out=out)
+    model, _ = gpt.load_model(out / f"{name}.pt", make, enc, device)
+    return model.eval()
+
+
+def sweeps(out: Path) -> dict:
+    """{"beta": {value: name}, "ptx": {value: name}} of the sweep runs present in out/."""
+    found = {"beta": {}, "ptx": {}}
+    for p in sorted(out.glob("sweep_*.pt")):
+        m = SWEEP.match(p.stem)
+        if m:
+            found[m.group(1)][float(m.group(2))] = p.stem
+    return found
+
+
+def evaluate(cfg: Config, stages: dict | None = None) -> dict:
+    """Every finding of the module docstring for the models present in cfg.out; writes
+    results.json, results.md and plots/*.png there and returns the results."""
+    t0 = time.time()
+    out, device = Path(cfg.out), gpt.pick_device(cfg.device)
+    ck = gpt.load_checkpoint(out / "sft.pt", MAKE["sft"].format(out=out))
+    enc = gpt.load_encoding(out, ck["tokenizer"])
+    make_data = f"python data.py --out {out}"
+    prompts = data.read_prompts(gpt.need(out / "eval_prompts.jsonl", make_data))
+    prompts = prompts[:cfg.n_prompts or None]
+    texts = [p["prompt"] for p in prompts]
+    labelers = data.make_labelers(data.PRESETS[cfg.preset], heldout=True)
+    names = [n for n in ("base", "sft", "ppo", "ppo_ptx") if (out / f"{n}.pt").exists()]
+    if "sft" not in names:
+        raise FileNotFoundError(f"{out}/sft.pt not found; it is made by: {MAKE['sft']}")
+    sw = sweeps(out)
+    extra = sorted({n for d in sw.values() for n in d.values()})
+    val_text = (out / "corpus_val.txt").read_text(encoding="utf-8") \
+        if (out / "corpus_val.txt").exists() else None
+    cloze = data.read_jsonl(out / "cloze.jsonl") if (out / "cloze.jsonl").exists() else []
+
+    answers, tax = {}, {}
+    for name in names + extra:
+        model = _load(out, name, enc, device)
+        styles = {"base": "zero_shot", "base_few_shot": "few_shot"} if name == "base" \
+            else {name: "template"}
+        for key, style in styles.items():
+            answers[key] = answer(model, enc, texts, cfg, style)
+        tax[name] = {"heldout_loss": heldout_loss(model, enc, val_text, cfg.n_tax_windows)
+                     if val_text else None,
+                     "cloze_acc": cloze_accuracy(model, enc, cloze) if cloze else None}
+        print(f"  {name}: answered {len(texts)} prompts; held-out loss "
+              f"{tax[name]['heldout_loss']}, cloze {tax[name]['cloze_acc']}", flush=True)
+        del model
+
+    # gold, reward and the judges, per model
+    rm = None
+    if (out / "rm.pt").exists():
+        rm, rm_ck = reward.load_reward_model(out / "rm.pt", enc, device)
+    models = {}
+    for key, rows in answers.items():
+        resp = [r["response"] for r in rows]
+        gold = [data.score(p, r)[0] for p, r in zip(texts, resp, strict=True)]
+        m = {"gold": sum(gold) / len(gold), "gold_all": gold,
+             "words": sum(len(r.split()) for r in resp) / len(resp),
+             "ended": sum(r["ended"] for r in rows) / len(rows),
+             "win_rate_vs_sft": win_rate(texts, resp, [r["response"] for r in answers["sft"]],
+                                         labelers, cfg.seed),
+             "metadata": metadata(prompts, resp)}
+        if rm is not None:
+            rw = reward.score_batch(rm, enc, texts, resp, cfg.batch_size, cfg.dtype).tolist()
+            m["rm_score"], m["rm_all"] = sum(rw) / len(rw), rw
+        m.update(tax.get("base" if key == "base_few_shot" else key, {}))
+        models[key] = m
+
+    res = {"preset": cfg.preset, "out": str(out), "n_prompts": len(texts),
+           "temperature": cfg.temperature, "judges": [lab.name for lab in labelers],
+           "models": {k: {f: v for f, v in m.items() if not f.endswith("_all")}
+                      for k, m in models.items() if k in MODELS},
+           "sweeps": {}, "reward_model": {}, "overoptimisation": {}, "samples": []}
+    if rm is not None:
+        main = [k for k in models if k in MODELS]
+        groups = [[(models[k]["rm_all"][i], models[k]["gold_all"][i]) for k in main]
+                  for i in range(len(texts))]
+        pts = [x for g in groups for x in g]
+        res["reward_model"] = {
+            **{k.split("/")[1]: v for k, v in rm_ck.get("metrics", {}).items()},
+            "eval_answers_gold_corr": pearson([p[0] for p in pts], [p[1] for p in pts]),
+            "eval_answers_order_acc": order_accuracy(groups)}
+    for kind, found in sw.items():
+        res["sweeps"][kind] = {
+            str(v): {"model": n, "gold": models[n]["gold"],
+                     "win_rate_vs_sft": models[n]["win_rate_vs_sft"]["rate"], **tax[n],
+                     **(overoptimisation(ppo_log(out / f"{n}_log.jsonl"))
+                        if (out / f"{n}_log.jsonl").exists() else {})}
+            for v, n in sorted(found.items())}
+    for n in [n for n in ("ppo", "ppo_ptx") if n in names] + extra:
+        if (out / f"{n}_log.jsonl").exists():
+            res["overoptimisation"][n] = overoptimisation(ppo_log(out / f"{n}_log.jsonl"))
+    by_cat = {}
+    for i, p in enumerate(prompts):
+        by_cat.setdefault(p["category"], i)
+    for i in sorted(by_cat.values())[:cfg.n_side_by_side]:
+        res["samples"].append({"prompt": texts[i], "category": prompts[i]["category"],
+                               **{k: {"response": answers[k][i]["response"],
+                                      "gold": models[k]["gold_all"][i]}
+                                  for k in answers if k in MODELS}})
+    res["targets"] = targets(res)
+    res["stages"] = dict(stages or {})
+    res["stages"]["evaluate"] = round(time.time() - t0, 1)
+    plots(res, out, {n: ppo_log(out / f"{n}_log.jsonl") for n in
+                     [n for n in ("ppo", "ppo_ptx") if n in names] + extra
+                     if (out / f"{n}_log.jsonl").exists()}, models)
+    (out / "results.json").write_text(json.dumps(res, indent=1))
+    (out / "results.md").write_text(markdown(res))
+    return res
+
+
+def targets(res: dict) -> dict:
+    """The issue's targets, each {"target", "measured", "met"} (None where a model is absent)."""
+    m, t = res["models"], {}
+
+    def put(name, target, measured, ok):
+        t[name] = {"target": target, "measured": measured, "met": ok}
+    if "ppo" in m:
+        w = m["ppo"]["win_rate_vs_sft"]["rate"]
+        put("ppo_win_rate_vs_sft", ">= 0.75", w, w >= 0.75)
+    if "base_few_shot" in m:
+        w = 1 - m["base_few_shot"]["win_rate_vs_sft"]["rate"]  # ties count 1/2 both ways
+        put("sft_win_rate_vs_few_shot_base", ">= 0.70", w, w >= 0.70)
+    rm = res["reward_model"]
+    if "acc" in rm and "agreement" in rm:
+        put("rm_accuracy_vs_agreement", "within 0.03", rm["acc"] - rm["agreement"],
+            rm["agreement"] - rm["acc"] <= 0.03)
+    if all(k in m and m[k].get("heldout_loss") is not None for k in ("base", "ppo", "ppo_ptx")):
+        tax = m["ppo"]["heldout_loss"] - m["base"]["heldout_loss"]
+        put("ppo_alignment_tax_nats", "> 0.05 (visible)", tax, tax > 0.05)
+        rec = (m["ppo"]["heldout_loss"] - m["ppo_ptx"]["heldout_loss"]) / tax if tax > 0 else 0.0
+        put("ppo_ptx_tax_recovered", ">= 0.80", rec, rec >= 0.80)
+        d = m["ppo_ptx"]["win_rate_vs_sft"]["rate"] - m["ppo"]["win_rate_vs_sft"]["rate"]
+        put("ppo_ptx_win_rate_minus_ppo", ">= -0.05", d, d >= -0.05)
+    runs = res["overoptimisation"]
+    if runs:
+        name = max(runs, key=lambda n: (runs[n]["iterations"], -runs[n]["gold_end"]))
+        r = runs[name]
+        ok = (r["gold_peak"] > r["gold_start"] + 0.02 and r["gold_end"] < r["gold_peak"] - 0.05
+              and r["score_end"] > r["score_start"])
+        put("gold_rises_then_falls", f"{name}: gold peaks, then falls while the RM score rises",
+            {k: r[k] for k in ("gold_start", "gold_peak", "gold_end", "score_start",
+                               "score_end")}, ok)
+    return t
+
+
+LABELS = {"base": "base (zero-shot)", "base_few_shot": "base (few-shot)", "sft": "SFT",
+          "ppo": "PPO", "ppo_ptx": "PPO-ptx"}
+
+
+def plots(res: dict, out: Path, logs: dict, models: dict) -> None:
+    """plots/win_rates, reward_vs_gold, alignment_tax, overoptimisation, kl_frontier, metadata."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    d = out / "plots"
+    d.mkdir(exist_ok=True)
+    m = res["models"]
+    keys = [k for k in MODELS if k in m]
+
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    rates = [m[k]["win_rate_vs_sft"] for k in keys]
+    ax.bar([LABELS[k] for k in keys], [r["rate"] for r in rates], color="tab:blue",
+           yerr=[[r["rate"] - r["lo"] for r in rates], [r["hi"] - r["rate"] for r in rates]],
+           capsize=4)
+    ax.axhline(0.5, color="grey", lw=0.8, ls="--")
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("win rate against SFT")
+    ax.set_title("Held-out labelers, held-out prompts (paper Fig. 1)")
+    ax.tick_params(axis="x", labelsize=8)
+    fig.tight_layout()
+    fig.savefig(d / "win_rates.png", dpi=100)
+    plt.close(fig)
+
+    if "rm_all" in models.get("sft", {}):
+        fig, ax = plt.subplots(figsize=(5, 4))
+        for k in keys:
+            ax.scatter(models[k]["gold_all"], models[k]["rm_all"], s=6, alpha=0.5, label=LABELS[k])
+        ax.set_xlabel("gold score")
+        ax.set_ylabel("reward model score")
+        ax.set_title(f"r = {res['reward_model']['eval_answers_gold_corr']:.2f}")
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        fig.savefig(d / "reward_vs_gold.png", dpi=100)
+        plt.close(fig)
+
+    tk = [k for k in keys if m[k].get("heldout_loss") is not None]
+    if tk:
+        fig, axes = plt.subplots(1, 2, figsize=(8, 3.2))
+        for ax, f, lab in ((axes[0], "heldout_loss", "held-out pretraining loss (lower: better)"),
+                           (axes[1], "cloze_acc", "cloze accuracy (higher: better)")):
+            vals = [m[k][f] if m[k][f] is not None else 0 for k in tk]
+            ax.bar([LABELS[k] for k in tk], vals, color="tab:orange")
+            ax.set_title(lab, fontsize=9)
+            ax.tick_params(axis="x", labelsize=7, rotation=20)
+        ptx = res["sweeps"].get("ptx", {})
+        if ptx and "ppo" in m:
+            pts = [(0.0, m["ppo"]["heldout_loss"], m["ppo"]["win_rate_vs_sft"]["rate"])]
+            pts += sorted((float(g), s["heldout_loss"], s["win_rate_vs_sft"])
+                          for g, s in ptx.items())
+            ax2 = axes[0].inset_axes([0.55, 0.55, 0.42, 0.4])
+            ax2.plot([p[1] for p in pts], [p[2] for p in pts], "o-")
+            for g, x, y in pts:
+                ax2.annotate(f"{g:g}", (x, y), fontsize=6)
+            ax2.set_xlabel("loss", fontsize=6)
+            ax2.set_ylabel("win rate", fontsize=6)
+            ax2.set_title("ptx_coef sweep", fontsize=6)
+            ax2.tick_params(labelsize=5)
+        fig.suptitle("Alignment tax (paper 4.2)", fontsize=10)
+        fig.tight_layout()
+        fig.savefig(d / "alignment_tax.png", dpi=100)
+        plt.close(fig)
+
+    if logs:
+        fig, axes = plt.subplots(1, 3, figsize=(11, 3.2))
+        for n, log in logs.items():
+            it = [r["iteration"] for r in log]
+            for ax, f in zip(axes, ("rlhf/score", "rlhf/gold", "rlhf/kl"), strict=True):
+                ax.plot(it, [r[f] for r in log], label=n)
+                ax.set_title({"rlhf/score": "RM score", "rlhf/gold": "gold score",
+                              "rlhf/kl": "KL(pi || pi_SFT), nats"}[f], fontsize=9)
+                ax.set_xlabel("PPO iteration")
+        axes[0].legend(fontsize=6)
+        fig.suptitle("Over-optimisation: the RM score keeps rising, the gold score does not")
+        fig.tight_layout()
+        fig.savefig(d / "overoptimisation.png", dpi=100)
+        plt.close(fig)
+
+        fig, ax = plt.subplots(figsize=(5, 3.8))
+        for n, log in logs.items():
+            ax.plot([r["rlhf/kl"] for r in log], [r["rlhf/gold"] for r in log], ".-", ms=3,
+                    label=f"{n} gold")
+            ax.plot([r["rlhf/kl"] for r in log], [r["rlhf/score"] for r in log], ":", alpha=0.6,
+                    label=f"{n} RM")
+        ax.set_xlabel("KL(pi || pi_SFT), nats")
+        ax.set_ylabel("score of the roll-outs")
+        ax.set_title("Reward against KL, per run (beta sweep)", fontsize=9)
+        ax.legend(fontsize=5)
+        fig.tight_layout()
+        fig.savefig(d / "kl_frontier.png", dpi=100)
+        plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(8, 3.2))
+    feats = ["follows_instruction", "hallucination", "declines_harmful", "rude"]
+    w = 0.8 / len(keys)
+    for i, k in enumerate(keys):
+        ax.bar([j + i * w for j in range(len(feats))],
+               [m[k]["metadata"][f] or 0 for f in feats], w, label=LABELS[k])
+    ax.set_xticks([j + 0.4 - w / 2 for j in range(len(feats))], feats)
+    ax.set_ylabel("share of answers")
+    ax.set_title("Metadata (paper Fig. 4)")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(d / "metadata.png", dpi=100)
+    plt.close(fig)
+
+
+def _f(x, fmt=".3f"):
+    return "n/a" if x is None else format(x, fmt)
+
+
+def markdown(res: dict) -> str:
+    """results.md: the tables of the findings, in the paper's order."""
+    m = res["models"]
+    L = [f"# Results: preset `{res['preset']}`", "",
+         f"{res['n_prompts']} held-out prompts, every model sampled at temperature "
+         f"{res['temperature']:g}, judged by held-out labelers ({len(res['judges'])} people).",
+         "", "## Models", "",
+         "| model | win rate vs SFT (95% CI) | gold | RM score | held-out loss | cloze acc |"
+         " words | ended |", "|---|---|---|---|---|---|---|---|"]
+    for k in MODELS:
+        if k in m:
+            x, w = m[k], m[k]["win_rate_vs_sft"]
+            L.append(f"| {LABELS[k]} | {w['rate']:.1%} ({w['lo']:.1%} to {w['hi']:.1%}) | "
+                     f"{x['gold']:+.3f} | {_f(x.get('rm_score'), '+.3f')} | "
+                     f"{_f(x.get('heldout_loss'))} | {_f(x.get('cloze_acc'), '.1%')} | "
+                     f"{x['words']:.1f} | {x['ended']:.0%} |")
+    rm = res["reward_model"]
+    if rm:
+        L += ["", "## Reward model", "",
+              f"- held-out accuracy {_f(rm.get('acc'), '.1%')} vs labeler-labeler agreement "
+              f"{_f(rm.get('agreement'), '.1%')} on the same {rm.get('val_pairs', 'n/a')} pairs",
+              f"- on the evaluation answers: Pearson r with the gold score "
+              f"{rm['eval_answers_gold_corr']:.2f}; orders {rm['eval_answers_order_acc']:.1%} of "
+              f"same-prompt pairs as the gold score does"]
+    if res["overoptimisation"]:
+        L += ["", "## PPO runs: over-optimisation", "",
+              "| run | iterations | gold start / peak (iteration) / end | RM score start / end "
+              "| KL end |", "|---|---|---|---|---|"]
+        for n, r in res["overoptimisation"].items():
+            L.append(f"| {n} | {r['iterations']} | {r['gold_start']:+.3f} / {r['gold_peak']:+.3f}"
+                     f" ({r['peak_iteration']}) / {r['gold_end']:+.3f} | {r['score_start']:+.3f}"
+                     f" / {r['score_end']:+.3f} | {r['kl_end']:.2f} |")
+    for kind, runs in res["sweeps"].items():
+        if runs:
+            L += ["", f"## Sweep of {'kl_coef (beta)' if kind == 'beta' else 'ptx_coef (gamma)'}",
+                  "", "| value | win rate vs SFT | gold | held-out loss | cloze acc |",
+                  "|---|---|---|---|---|"]
+            for v, s in runs.items():
+                L.append(f"| {v} | {s['win_rate_vs_sft']:.1%} | {s['gold']:+.3f} | "
+                         f"{_f(s.get('heldout_loss'))} | {_f(s.get('cloze_acc'), '.1%')} |")
+    feats = ["follows_instruction", "hallucination", "declines_harmful", "rude", "appropriate"]
+    L += ["", "## Metadata (paper Fig. 4)", "", "| model | " + " | ".join(feats) + " |",
+          "|---" * (len(feats) + 1) + "|"]
+    for k in MODELS:
+        if k in m:
+            L.append(f"| {LABELS[k]} | " + " | ".join(_f(m[k]["metadata"][f], ".0%")
+                                                    for f in feats) + " |")
+    L += ["", "## Targets", "", "| finding | target | measured | met |", "|---|---|---|---|"]
+    for n, t in res["targets"].items():
+        v = t["measured"]
+        v = ", ".join(f"{a} {b:+.3f}" for a, b in v.items()) if isinstance(v, dict) else f"{v:.3f}"
+        L.append(f"| {n} | {t['target']} | {v} | {'yes' if t['met'] else '**no**'} |")
+    if res["stages"]:
+        L += ["", "## Wall time per stage (seconds)", "", "| stage | seconds |", "|---|---|"]
+        L += [f"| {k} | {v:.1f} |" for k, v in res["stages"].items()]
+        L.append(f"| total | {sum(res['stages'].values()):.1f} |")
+    L += ["", "## Side by side", ""]
+    for s in res["samples"]:
+        L += [f"**{s['category']}**: {s['prompt']!r}", ""]
+        L += [f"- {LABELS[k]} ({s[k]['gold']:+.2f}): {s[k]['response']!r}"
+              for k in MODELS if k in s]
+        L.append("")
+    L += ["Plots: " + ", ".join(f"`plots/{p}.png`" for p in (
+        "win_rates", "reward_vs_gold", "alignment_tax", "overoptimisation", "kl_frontier",
+        "metadata")), ""]
+    return "\n".join(L)
+
+
+def main(argv=None):
+    cfg = gpt.config_from_args(Config, argv)
+    res = evaluate(cfg)
+    print((Path(cfg.out) / "results.md").read_text())
+    return res
+
+
+if __name__ == "__main__":
+    sys.exit(main() and 0)
