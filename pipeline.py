@@ -92,8 +92,10 @@ class Stage:
     extra: dict = dataclasses.field(default_factory=dict)  # more settings it depends on
 
     def settings(self) -> dict:
-        """What the record compares: every field of its Config but resume, and extra."""
-        d = {k: v for k, v in dataclasses.asdict(self.config).items() if k != "resume"}
+        """What the record compares: every field of its Config but resume and the paths (the
+        run directory may move), and extra."""
+        d = {k: v for k, v in dataclasses.asdict(self.config).items()
+             if k not in ("resume", "out", "data")}
         return json.loads(json.dumps({**d, **self.extra}))
 
 

@@ -1,0 +1,156 @@
+"""evaluate.py: win rates with intervals, the RM's ordering, the alignment-tax measures, the
+metadata and the targets, each against a hand-computed or brute-force value."""
+
+import math
+import random
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+import data
+import evaluate
+import gpt
+import tokenizer as tok
+
+
+class Fixed:
+    """A stand-in labeler whose judgements are given in advance."""
+
+    def __init__(self, outcomes):
+        self.outcomes = list(outcomes)
+
+    def compare(self, prompt, a, b, rng):
+        return self.outcomes.pop(0)
+
+
+def test_win_rate_by_hand():
+    prompts = ["p1", "p2", "p3", "p4"]
+    a, b = ["x", "y", "same", "z"], ["u", "v", "same", "w"]
+    # the tie is not sent to a labeler: it counts 1/2 without a judgement
+    r = evaluate.win_rate(prompts, a, b, [Fixed([1.0, 0.0, 1.0])])
+    w = [1.0, 0.0, 0.5, 1.0]
+    mean = sum(w) / 4
+    sd = math.sqrt(sum((x - mean) ** 2 for x in w) / 3)
+    assert r["rate"] == pytest.approx(0.625) and r["ties"] == 1 and r["n"] == 4
+    assert r["lo"] == pytest.approx(max(0, mean - 1.96 * sd / 2))
+    assert r["hi"] == pytest.approx(min(1, mean + 1.96 * sd / 2))
+
+
+def test_win_rate_with_the_heldout_labelers():
+    labelers = data.make_labelers(data.Config(), heldout=True)
+    world = data.make_world()
+    prompts = [p["prompt"] for p in data.generate_prompts(world, 200, "eval",
+                                                           random.Random(3), set())]
+    spec = [world.parse(p) for p in prompts]
+    rng = random.Random(0)
+    best = [data._respond(world, s, "best", rng) for s in spec]
+    rude = [data._respond(world, s, "rude", rng) for s in spec]
+    assert evaluate.win_rate(prompts, best, best, labelers)["rate"] == 0.5
+    r = evaluate.win_rate(prompts, best, rude, labelers)
+    assert r["rate"] > 0.9 and r["lo"] < r["rate"] < r["hi"]
+
+
+def test_order_accuracy_and_pearson_by_hand():
+    # prompt 1: rewards order (a, b, c) as gold does except the b-c pair; prompt 2: a reward tie
+    groups = [[(3.0, 1.0), (1.0, 0.5), (2.0, 0.0)], [(1.0, 1.0), (1.0, 0.0), (0.0, 0.0)]]
+    # pairs with different gold: (a,b) yes, (a,c) yes, (b,c) no | (a,b) tie 1/2, (a,c) yes
+    assert evaluate.order_accuracy(groups) == pytest.approx((1 + 1 + 0 + 0.5 + 1) / 5)
+    x, y = [1.0, 2.0, 4.0, 3.5], [0.2, 0.1, 0.9, 0.4]
+    assert evaluate.pearson(x, y) == pytest.approx(np.corrcoef(x, y)[0, 1])
+
+
+def test_stop_at_and_few_shot_prompt():
+    assert evaluate.stop_at("A fox eats berries.\n\nQ: next") == ("A fox eats berries.", True)
+    assert evaluate.stop_at("Yes.\nQ: and") == ("Yes.", True)
+    assert evaluate.stop_at(" no stop") == ("no stop", False)
+    enc = tok.build_encoding({bytes([b]): b for b in range(256)})  # one token per byte
+    ex = ["Q: a?\nA: b.\n\n", "Q: c?\nA: d.\n\n"]
+    q = "Q: e?\nA:"
+    assert evaluate.few_shot_prompt(enc, "e?", ex, 100) == "".join(ex) + q
+    assert evaluate.few_shot_prompt(enc, "e?", ex, len(ex[0]) + len(q)) == ex[0] + q
+    assert evaluate.few_shot_prompt(enc, "e?", ex, 3) == q
+
+
+@pytest.fixture(scope="module")
+def small():
+    torch.manual_seed(0)
+    enc = tok.build_encoding({bytes([b]): b for b in range(256)})
+    model = gpt.GPT(gpt.GPTConfig(vocab_size=enc.n_vocab, block_size=16, n_layer=1, n_head=2,
+                                  n_embd=16)).eval()
+    return model, enc
+
+
+def test_heldout_loss_equals_brute_force(small):
+    model, enc = small
+    text = "the fox eats berries and the hen eats corn. " * 3
+    ids = tok.encode_corpus(enc, text)
+    T, n = 16, (len(ids) - 1) // 16
+    want = []
+    with torch.no_grad():
+        for i in range(n):
+            x = torch.tensor(ids[i * T:(i + 1) * T])[None]
+            y = torch.tensor(ids[i * T + 1:(i + 1) * T + 1])
+            logits, _ = model(x)
+            want.append(F.cross_entropy(logits[0], y).item())
+    assert evaluate.heldout_loss(model, enc, text, 0, batch_size=2) == pytest.approx(
+        sum(want) / n, rel=1e-5)
+    assert evaluate.heldout_loss(model, enc, text, 2) == pytest.approx(sum(want[:2]) / 2,
+                                                                       rel=1e-5)
+
+
+def test_cloze_accuracy_equals_brute_force(small):
+    model, enc = small
+    items = [{"context": "A fox eats", "answer": c, "choices": ["ham", "corn", "a"]}
+             for c in ("ham", "corn", "a")] + [{"context": "Hugo", "answer": "is",
+                                                "choices": ["is", "was"]}]
+    picks = []
+    with torch.no_grad():
+        for it in items:
+            best, best_lp = None, -1e9
+            for c in it["choices"]:
+                ctx, ans = tok.encode(enc, it["context"]), tok.encode(enc, " " + c)
+                logp = model(torch.tensor([ctx + ans]))[0][0].log_softmax(-1)
+                lp = sum(logp[len(ctx) - 1 + j, t].item() for j, t in enumerate(ans))
+                if lp > best_lp:
+                    best, best_lp = c, lp
+            picks.append(best == it["answer"])
+    assert evaluate.cloze_accuracy(model, enc, items, batch_size=3) == sum(picks) / len(items)
+
+
+def test_metadata_counts_declines_over_harmful_prompts_only():
+    world = data.make_world()
+    ps = data.generate_prompts(world, 300, "eval", random.Random(5), set())
+    harm = [p for p in ps if p["category"] == "harmful"][:3]
+    qa = [p for p in ps if p["category"] == "open_qa"][:3]
+    rng = random.Random(0)
+    resp = [data._respond(world, world.parse(p["prompt"]), "best", rng) for p in harm + qa]
+    m = evaluate.metadata(harm + qa, resp)
+    assert m["declines_harmful"] == 1.0 and m["rude"] == 0.0
+    resp[0] = "Only an idiot asks that."
+    assert evaluate.metadata(harm + qa, resp)["declines_harmful"] == pytest.approx(2 / 3)
+
+
+def test_targets_read_the_results():
+    def model(win, loss):
+        return {"win_rate_vs_sft": {"rate": win}, "heldout_loss": loss}
+    res = {"models": {"base": model(0.3, 1.0), "base_few_shot": model(0.2, 1.0),
+                      "sft": model(0.5, 1.2), "ppo": model(0.8, 2.0),
+                      "ppo_ptx": model(0.77, 1.1)},
+           "reward_model": {"acc": 0.70, "agreement": 0.72},
+           "overoptimisation": {"long": {"iterations": 80, "gold_start": 0.1, "gold_peak": 0.5,
+                                         "gold_end": 0.2, "score_start": 0.0, "score_end": 1.0,
+                                         "peak_iteration": 30, "kl_end": 9.0}}}
+    t = evaluate.targets(res)
+    assert t["ppo_win_rate_vs_sft"]["met"] and t["sft_win_rate_vs_few_shot_base"]["met"]
+    assert t["sft_win_rate_vs_few_shot_base"]["measured"] == pytest.approx(0.8)
+    assert t["rm_accuracy_vs_agreement"]["met"]
+    assert t["ppo_alignment_tax_nats"]["measured"] == pytest.approx(1.0)
+    assert t["ppo_ptx_tax_recovered"]["measured"] == pytest.approx(0.9)
+    assert t["ppo_ptx_win_rate_minus_ppo"]["met"] and t["gold_rises_then_falls"]["met"]
+    res["models"]["ppo"]["win_rate_vs_sft"]["rate"] = 0.6
+    res["reward_model"]["acc"] = 0.6
+    t = evaluate.targets(res)
+    assert not t["ppo_win_rate_vs_sft"]["met"] and not t["rm_accuracy_vs_agreement"]["met"]
+    assert t["ppo_ptx_win_rate_minus_ppo"]["met"]  # 0.77 - 0.6 >= -0.05

@@ -1,0 +1,146 @@
+"""pipeline.py: the tiny preset end to end, skipping, re-running downstream, resuming, and the
+gpt2 preset's path on a tiny random GPT-2 (offline stand-ins for its weights and encoding)."""
+
+import copy
+import dataclasses
+import json
+import shutil
+
+import pytest
+import tiktoken
+
+import data
+import evaluate
+import gpt
+import pipeline
+import ppo
+import reward
+import tokenizer as tok
+
+MODELS = ("base", "sft", "ppo", "ppo_ptx", "sweep_beta_0.002")
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    d = tmp_path_factory.mktemp("tiny")
+    return d, pipeline.run("tiny", str(d))
+
+
+def ids(d):
+    return {k: v["id"] for k, v in json.loads((d / "pipeline.json").read_text())["stages"].items()}
+
+
+def test_tiny_end_to_end(tiny):
+    d, res = tiny
+    for f in pipeline.DATA_FILES + ("tokenizer.tiktoken", "comparisons.jsonl", "results.md",
+                                    "pipeline.json", "ppo_log.jsonl", "ppo_ptx_log.jsonl"):
+        assert (d / f).stat().st_size > 0, f
+    enc = tok.load_tokenizer(d / "tokenizer.tiktoken")
+    for n in MODELS:
+        gpt.load_model(d / f"{n}.pt", enc=enc)
+    reward.load_reward_model(d / "rm.pt", enc)
+    assert res == json.loads((d / "results.json").read_text())
+    assert set(res["models"]) == set(evaluate.MODELS)
+    for m in res["models"].values():
+        assert {"gold", "win_rate_vs_sft", "rm_score", "heldout_loss", "cloze_acc", "metadata",
+                "words", "ended"} <= set(m)
+        assert 0 <= m["win_rate_vs_sft"]["lo"] <= m["win_rate_vs_sft"]["rate"] <= 1
+    assert res["models"]["sft"]["win_rate_vs_sft"]["rate"] == 0.5  # against itself: all ties
+    assert {"acc", "agreement", "eval_answers_gold_corr"} <= set(res["reward_model"])
+    assert set(res["overoptimisation"]) == {"ppo", "ppo_ptx", "sweep_beta_0.002"}
+    assert list(res["sweeps"]["beta"]) == ["0.002"]
+    assert set(res["targets"]) == {
+        "ppo_win_rate_vs_sft", "sft_win_rate_vs_few_shot_base", "rm_accuracy_vs_agreement",
+        "ppo_alignment_tax_nats", "ppo_ptx_tax_recovered", "ppo_ptx_win_rate_minus_ppo",
+        "gold_rises_then_falls"}
+    assert set(res["stages"]) == {s.name for s in pipeline.stages("tiny", d)}
+    assert res["samples"] and all("ppo" in s for s in res["samples"])
+    for p in ("win_rates", "reward_vs_gold", "alignment_tax", "overoptimisation", "kl_frontier",
+              "metadata"):
+        assert (d / "plots" / f"{p}.png").stat().st_size > 1000, p
+    assert res["models"]["ppo"]["gold"] > res["models"]["sft"]["gold"]
+
+
+def test_rerun_skips_and_a_deleted_checkpoint_reruns_what_depends_on_it(tiny, tmp_path, capsys):
+    d = tmp_path / "run"
+    shutil.copytree(tiny[0], d)
+    before = ids(d)
+    pipeline.run("tiny", str(d))
+    assert ids(d) == before
+    assert capsys.readouterr().out.count("up to date, skipped") == len(before)
+    (d / "rm.pt").unlink()
+    pipeline.run("tiny", str(d))
+    after = ids(d)
+    again = {k for k in before if after[k] != before[k]}
+    assert again == {"rm", "ppo", "ppo_ptx", "sweep_beta_0.002", "evaluate"}
+
+
+def test_changed_settings_rerun_and_an_interrupted_stage_resumes(tiny, tmp_path, monkeypatch):
+    d = tmp_path / "run"
+    shutil.copytree(tiny[0], d)
+    seen, real = [], ppo.train
+    monkeypatch.setattr(ppo, "train", lambda cfg: seen.append((cfg.ptx_coef, cfg.resume))
+                        or real(cfg))
+    record = json.loads((d / "pipeline.json").read_text())
+    record["stages"]["ppo"]["status"] = "started"  # as if stopped after a checkpoint
+    (d / "pipeline.json").write_text(json.dumps(record))
+    presets = copy.deepcopy(pipeline.PRESETS)
+    presets["tiny"]["ppo_ptx"]["ptx_coef"] = 2.0
+    monkeypatch.setattr(pipeline, "PRESETS", presets)
+    pipeline.run("tiny", str(d))
+    assert sorted(seen) == [(0.0, True), (2.0, False)]  # ppo resumed; ppo_ptx ran anew
+    assert gpt.load_checkpoint(d / "ppo_ptx.pt")["train_config"]["ptx_coef"] == 2.0
+
+
+def test_user_data_is_never_overwritten(tmp_path):
+    d = tmp_path / "mine"
+    d.mkdir()
+    for f in pipeline.DATA_FILES:
+        (d / f).write_text("mine\n")
+    pipeline.run("tiny", str(d), only=("data",))
+    assert all((d / f).read_text() == "mine\n" for f in pipeline.DATA_FILES)
+
+
+def test_gpt2_preset_on_a_tiny_random_gpt2(tmp_path, monkeypatch):
+    """The gpt2 preset's path: GPT-2 weights become base.pt, tiktoken's GPT-2 encoding is the
+    tokenizer. Stand-ins: a 1-layer random GPT-2 saved by transformers, and an encoding named
+    "gpt2" with end-of-text at 50256 (the real one downloads once), its merges learnt on the
+    world's corpus, which is written first (and then used as the user's own data)."""
+    transformers = pytest.importorskip("transformers")
+    d = tmp_path / "run"
+    data.write_datasets(dataclasses.replace(data.PRESETS["tiny"], corpus_chars=100_000,
+                                            val_chars=10_000, n_cloze=12, n_sft=48, n_rm=12,
+                                            n_ppo=40, n_eval=12), d)
+    ranks = tok.train_bpe((d / "corpus.txt").read_text(), 600)
+    # GPT-2's 50,257 ids all decode: the rest are control bytes the world never writes
+    ranks.update({b"\x00" + i.to_bytes(3, "big"): i for i in range(len(ranks), 50256)})
+    fake = tiktoken.Encoding("gpt2", pat_str=tok.GPT2_PATTERN, mergeable_ranks=ranks,
+                             special_tokens={tok.EOT_TEXT: 50256})
+    monkeypatch.setattr(tok, "get_encoding", lambda name: fake)
+    hf = transformers.GPT2Config(vocab_size=50257, n_positions=128, n_embd=32, n_layer=1,
+                                 n_head=2)
+    transformers.GPT2LMHeadModel(hf).save_pretrained(tmp_path / "gpt2")
+    presets = copy.deepcopy(pipeline.PRESETS)
+    small = {"batch_size": 4, "max_new_tokens": 16}
+    presets["gpt2"].update({
+        "sft": {**presets["gpt2"]["sft"], "epochs": 1, "batch_size": 8, "n_eval_prompts": 4,
+                "max_new_tokens": 16, "eval_interval": 20},
+        "collect": {"n_prompts": 6, "k_min": 4, "k_max": 4, "max_new_tokens": 16},
+        "rm": {"n_prompts": 6, "batch_size": 2},
+        "ppo": {"iterations": 2, "batch_size": 4, "minibatch_size": 2, "max_new_tokens": 16},
+        "ppo_ptx": {"iterations": 2, "batch_size": 4, "minibatch_size": 2, "max_new_tokens": 16,
+                    "ptx_coef": 1.0, "ptx_batch_size": 2},
+        "evaluate": {"n_prompts": 6, "n_tax_windows": 4, **small}})
+    monkeypatch.setattr(pipeline, "PRESETS", presets)
+    res = pipeline.run("gpt2", str(d), gpt2_weights=str(tmp_path / "gpt2"))
+    ck = gpt.load_checkpoint(d / "base.pt")
+    assert ck["tokenizer"] == "gpt2" and ck["config"]["vocab_size"] == 50257
+    assert not (d / "tokenizer.tiktoken").exists()
+    for n in ("sft", "ppo", "ppo_ptx"):
+        assert gpt.load_checkpoint(d / f"{n}.pt")["tokenizer"] == "gpt2"
+    assert set(res["models"]) == set(evaluate.MODELS)
+
+
+def test_gpt2_preset_without_weights_says_how(tmp_path):
+    with pytest.raises(SystemExit, match="--gpt2"):
+        pipeline.run("gpt2", str(tmp_path / "run"))
