@@ -9,6 +9,7 @@ import shutil
 import pytest
 import tiktoken
 
+import chat
 import data
 import evaluate
 import gpt
@@ -144,3 +145,22 @@ def test_gpt2_preset_on_a_tiny_random_gpt2(tmp_path, monkeypatch):
 def test_gpt2_preset_without_weights_says_how(tmp_path):
     with pytest.raises(SystemExit, match="--gpt2"):
         pipeline.run("gpt2", str(tmp_path / "run"))
+
+
+def test_chat_answers_side_by_side(tiny, capsys):
+    d = tiny[0]
+    models, enc, rm = chat.load(d, ["sft", "ppo", "ppo_ptx"])
+    rows = chat.reply(models, enc, rm, "What does a fox eat?", samples=2)
+    assert [r["model"] for r in rows] == ["sft", "sft", "ppo", "ppo", "ppo_ptx", "ppo_ptx"]
+    assert all(isinstance(r["rm"], float) and r["gold"] is not None for r in rows)
+    assert rows[0]["response"] == rows[1]["response"]  # greedy: the same answer twice
+    chat.main(["--out", str(d), "--prompt", "Hello! How are you today?", "--models", "sft,ppo"])
+    out = capsys.readouterr().out
+    assert "[sft] (RM " in out and "[ppo] (RM " in out
+    # a prompt from outside the world: no gold score, only the reward model's
+    assert chat.reply(models, enc, rm, "Explain quantum gravity.")[0]["gold"] is None
+
+
+def test_chat_without_a_run_says_how_to_make_one(tmp_path):
+    with pytest.raises(SystemExit, match="python pipeline.py --out"):
+        chat.main(["--out", str(tmp_path / "nowhere"), "--prompt", "Hi"])
