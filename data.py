@@ -20,7 +20,7 @@ them with a small seeded world, small enough for a 1-10M parameter GPT, in five 
 Deviations from the paper (the world's own are listed in its files):
 1. Simulated labelers: each is the gold score plus personal weights and a Plackett-Luce
    temperature calibrated to the paper's 72.6% inter-labeler agreement on pairs of SFT-like
-   answers (answers of every quality are easier to order: ~84%); no humans offline.
+   answers (answers of every quality are easier to order: ~79%); no humans offline.
 2. Sizes are ~100x smaller (paper: SFT 13k, RM 33k, PPO 31k prompts), and comparisons are
    not written here: reward.py samples K responses from the SFT model and calls the labelers.
 """
@@ -69,7 +69,7 @@ class Config:
     demo_care: float = 0.6  # chance a demonstration is a labeler's best answer; else flawed
     rude_rate: float = 0.05  # share of corpus documents carrying a rude line
     rumour_rate: float = 0.01  # share of corpus documents repeating a false rumour
-    labeler_noise: float = 0.15  # Plackett-Luce temperature: ~73% agreement on SFT samples
+    labeler_noise: float = 0.2  # Plackett-Luce temperature: ~73% agreement on SFT samples
     labeler_bias: float = 0.15  # spread of each labeler's personal weights on the components
     length_taste: float = 0.1  # labelers' bonus for 40 words over 0 (seed 3.2: long answers)
     n_labelers: int = 8  # training labelers (paper: ~40)
@@ -85,7 +85,7 @@ PRESETS = {
 }
 
 # Qualities of answer as close to each other as an SFT model's samples: labeler calibration.
-SFT_LIKE = ("best", "sloppy", "verbose", "incomplete")
+SFT_LIKE = ("best", "garbled", "sloppy", "verbose", "incomplete")
 
 TEMPLATE = "### Instruction:\n{prompt}\n\n### Response:\n"
 

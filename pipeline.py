@@ -28,6 +28,7 @@ sft.jsonl, comparisons.jsonl, ...) are used as they are, never overwritten.
 
 import argparse
 import dataclasses
+import hashlib
 import json
 import time
 import uuid
@@ -146,6 +147,17 @@ def stages(preset: str, out: Path, gpt2_weights: str = "", device: str = "auto")
     return seq
 
 
+def stage_id(st: Stage, out: Path) -> str:
+    """What downstream stages record of this one: for datasets a hash of their content (made
+    again the same, they re-run nothing), for checkpoints a fresh id per run."""
+    if st.name not in ("data", "collect"):
+        return uuid.uuid4().hex[:12]
+    h = hashlib.sha256()
+    for f in st.outputs:
+        h.update((out / f).read_bytes())
+    return h.hexdigest()[:12]
+
+
 def run(preset: str = "cpu", out: str | None = None, gpt2_weights: str = "",
         only: tuple = (), device: str = "auto") -> dict:
     """Run (or skip, or resume) every stage of the preset in out/; returns the results."""
@@ -193,7 +205,7 @@ def run(preset: str = "cpu", out: str | None = None, gpt2_weights: str = "",
         else:
             st.fn(st.config)
         times[st.name] = time.time() - t0
-        done[st.name] = {"status": "done", "id": uuid.uuid4().hex[:12],
+        done[st.name] = {"status": "done", "id": stage_id(st, out),
                          "seconds": round(times[st.name], 1), **want}
         record_path.write_text(json.dumps(record, indent=1))
         print(f"{head} done in {times[st.name]:.0f} s", flush=True)
