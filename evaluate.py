@@ -278,7 +278,8 @@ def evaluate(cfg: Config, stages: dict | None = None) -> dict:
                      if val_text else None,
                      "cloze_acc": cloze_accuracy(model, enc, cloze) if cloze else None}
         print(f"  {name}: answered {len(texts)} prompts; held-out loss "
-              f"{tax[name]['heldout_loss']}, cloze {tax[name]['cloze_acc']}", flush=True)
+              f"{_f(tax[name]['heldout_loss'])}, cloze {_f(tax[name]['cloze_acc'], '.1%')}",
+              flush=True)
         del model
 
     # gold, reward and the judges, per model
@@ -385,15 +386,17 @@ LABELS = {"base": "base (zero-shot)", "base_few_shot": "base (few-shot)", "sft":
 
 def plots(res: dict, out: Path, logs: dict, models: dict) -> None:
     """plots/win_rates, reward_vs_gold, alignment_tax, overoptimisation, kl_frontier, metadata."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot: a notebook's backend stays as it was
+
+    def subplots(*grid, figsize):
+        fig = Figure(figsize=figsize)
+        return fig, fig.subplots(*grid)
     d = out / "plots"
     d.mkdir(exist_ok=True)
     m = res["models"]
     keys = [k for k in MODELS if k in m]
 
-    fig, ax = plt.subplots(figsize=(6, 3.5))
+    fig, ax = subplots(1, 1, figsize=(6, 3.5))
     rates = [m[k]["win_rate_vs_sft"] for k in keys]
     ax.bar([LABELS[k] for k in keys], [r["rate"] for r in rates], color="tab:blue",
            yerr=[[r["rate"] - r["lo"] for r in rates], [r["hi"] - r["rate"] for r in rates]],
@@ -405,10 +408,9 @@ def plots(res: dict, out: Path, logs: dict, models: dict) -> None:
     ax.tick_params(axis="x", labelsize=8)
     fig.tight_layout()
     fig.savefig(d / "win_rates.png", dpi=100)
-    plt.close(fig)
 
     if "rm_all" in models.get("sft", {}):
-        fig, ax = plt.subplots(figsize=(5, 4))
+        fig, ax = subplots(1, 1, figsize=(5, 4))
         for k in keys:
             ax.scatter(models[k]["gold_all"], models[k]["rm_all"], s=6, alpha=0.5, label=LABELS[k])
         ax.set_xlabel("gold score")
@@ -417,11 +419,10 @@ def plots(res: dict, out: Path, logs: dict, models: dict) -> None:
         ax.legend(fontsize=7)
         fig.tight_layout()
         fig.savefig(d / "reward_vs_gold.png", dpi=100)
-        plt.close(fig)
 
     tk = [k for k in keys if m[k].get("heldout_loss") is not None]
     if tk:
-        fig, axes = plt.subplots(1, 2, figsize=(8, 3.2))
+        fig, axes = subplots(1, 2, figsize=(8, 3.2))
         for ax, f, lab in ((axes[0], "heldout_loss", "held-out pretraining loss (lower: better)"),
                            (axes[1], "cloze_acc", "cloze accuracy (higher: better)")):
             vals = [m[k][f] if m[k][f] is not None else 0 for k in tk]
@@ -444,10 +445,9 @@ def plots(res: dict, out: Path, logs: dict, models: dict) -> None:
         fig.suptitle("Alignment tax (paper 4.2)", fontsize=10)
         fig.tight_layout()
         fig.savefig(d / "alignment_tax.png", dpi=100)
-        plt.close(fig)
 
     if logs:
-        fig, axes = plt.subplots(1, 3, figsize=(11, 3.2))
+        fig, axes = subplots(1, 3, figsize=(11, 3.2))
         for n, log in logs.items():
             it = [r["iteration"] for r in log]
             for ax, f in zip(axes, ("rlhf/score", "rlhf/gold", "rlhf/kl"), strict=True):
@@ -459,9 +459,8 @@ def plots(res: dict, out: Path, logs: dict, models: dict) -> None:
         fig.suptitle("Over-optimisation: the RM score keeps rising, the gold score does not")
         fig.tight_layout()
         fig.savefig(d / "overoptimisation.png", dpi=100)
-        plt.close(fig)
 
-        fig, ax = plt.subplots(figsize=(5, 3.8))
+        fig, ax = subplots(1, 1, figsize=(5, 3.8))
         for n, log in logs.items():
             ax.plot([r["rlhf/kl"] for r in log], [r["rlhf/gold"] for r in log], ".-", ms=3,
                     label=f"{n} gold")
@@ -473,9 +472,8 @@ def plots(res: dict, out: Path, logs: dict, models: dict) -> None:
         ax.legend(fontsize=5)
         fig.tight_layout()
         fig.savefig(d / "kl_frontier.png", dpi=100)
-        plt.close(fig)
 
-    fig, ax = plt.subplots(figsize=(8, 3.2))
+    fig, ax = subplots(1, 1, figsize=(8, 3.2))
     feats = ["follows_instruction", "hallucination", "declines_harmful", "rude"]
     w = 0.8 / len(keys)
     for i, k in enumerate(keys):
@@ -487,7 +485,6 @@ def plots(res: dict, out: Path, logs: dict, models: dict) -> None:
     ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(d / "metadata.png", dpi=100)
-    plt.close(fig)
 
 
 def _f(x, fmt=".3f"):
