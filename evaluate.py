@@ -323,6 +323,13 @@ def evaluate(cfg: Config, stages: dict | None = None) -> dict:
                      **(overoptimisation(ppo_log(out / f"{n}_log.jsonl"))
                         if (out / f"{n}_log.jsonl").exists() else {})}
             for v, n in sorted(found.items())}
+    gammas = {n: gpt.load_checkpoint(out / f"{n}.pt").get("train_config", {}).get("ptx_coef")
+              for n in ["ppo", "ppo_ptx"] + list(sw["ptx"].values()) if n in models}
+    res["ptx_tradeoff"] = sorted(
+        ({"model": n, "gamma": g, "heldout_loss": models[n]["heldout_loss"],
+          "win_rate": models[n]["win_rate_vs_sft"]["rate"]} for n, g in gammas.items()
+         if g is not None and models[n].get("heldout_loss") is not None),
+        key=lambda p: p["gamma"])
     for n in [n for n in ("ppo", "ppo_ptx") if n in names] + extra:
         if (out / f"{n}_log.jsonl").exists():
             res["overoptimisation"][n] = overoptimisation(ppo_log(out / f"{n}_log.jsonl"))
@@ -422,26 +429,22 @@ def plots(res: dict, out: Path, logs: dict, models: dict) -> None:
 
     tk = [k for k in keys if m[k].get("heldout_loss") is not None]
     if tk:
-        fig, axes = subplots(1, 2, figsize=(8, 3.2))
+        fig, axes = subplots(1, 3, figsize=(12, 3.4))
         for ax, f, lab in ((axes[0], "heldout_loss", "held-out pretraining loss (lower: better)"),
                            (axes[1], "cloze_acc", "cloze accuracy (higher: better)")):
             vals = [m[k][f] if m[k][f] is not None else 0 for k in tk]
             ax.bar([LABELS[k] for k in tk], vals, color="tab:orange")
             ax.set_title(lab, fontsize=9)
             ax.tick_params(axis="x", labelsize=7, rotation=20)
-        ptx = res["sweeps"].get("ptx", {})
-        if ptx and "ppo" in m:
-            pts = [(0.0, m["ppo"]["heldout_loss"], m["ppo"]["win_rate_vs_sft"]["rate"])]
-            pts += sorted((float(g), s["heldout_loss"], s["win_rate_vs_sft"])
-                          for g, s in ptx.items())
-            ax2 = axes[0].inset_axes([0.55, 0.55, 0.42, 0.4])
-            ax2.plot([p[1] for p in pts], [p[2] for p in pts], "o-")
-            for g, x, y in pts:
-                ax2.annotate(f"{g:g}", (x, y), fontsize=6)
-            ax2.set_xlabel("loss", fontsize=6)
-            ax2.set_ylabel("win rate", fontsize=6)
-            ax2.set_title("ptx_coef sweep", fontsize=6)
-            ax2.tick_params(labelsize=5)
+        pts = res.get("ptx_tradeoff", [])
+        if len(pts) > 1:
+            ax = axes[2]
+            ax.plot([p["heldout_loss"] for p in pts], [p["win_rate"] for p in pts], "o-")
+            for p in pts:
+                ax.annotate(f"{p['gamma']:g}", (p["heldout_loss"], p["win_rate"]), fontsize=8)
+            ax.set_xlabel("held-out pretraining loss")
+            ax.set_ylabel("win rate against SFT")
+            ax.set_title("ptx_coef gamma: tax against preference", fontsize=9)
         fig.suptitle("Alignment tax (paper 4.2)", fontsize=10)
         fig.tight_layout()
         fig.savefig(d / "alignment_tax.png", dpi=100)
@@ -531,6 +534,11 @@ def markdown(res: dict) -> str:
             for v, s in runs.items():
                 L.append(f"| {v} | {s['win_rate_vs_sft']:.1%} | {s['gold']:+.3f} | "
                          f"{_f(s.get('heldout_loss'))} | {_f(s.get('cloze_acc'), '.1%')} |")
+    if len(res.get("ptx_tradeoff", [])) > 1:
+        L += ["", "## ptx_coef (gamma): alignment tax against preference", "",
+              "| gamma | model | held-out loss | win rate vs SFT |", "|---|---|---|---|"]
+        L += [f"| {p['gamma']:g} | {p['model']} | {p['heldout_loss']:.3f} | {p['win_rate']:.1%} |"
+              for p in res["ptx_tradeoff"]]
     feats = ["follows_instruction", "hallucination", "declines_harmful", "rude", "appropriate"]
     L += ["", "## Metadata (paper Fig. 4)", "", "| model | " + " | ".join(feats) + " |",
           "|---" * (len(feats) + 1) + "|"]

@@ -64,7 +64,7 @@ PRESETS = {
         "collect": {}, "rm": {},
         "ppo": {"iterations": 40},
         "ppo_ptx": {"iterations": 40, "ptx_coef": 1.0},
-        "sweeps": {"beta": {"0.002": {"iterations": 80}}, "ptx": {"0.25": {"iterations": 40}}},
+        "sweeps": {"beta": {"0.002": {"iterations": 80}}, "ptx": {"4": {"iterations": 40}}},
         "evaluate": {},
     },
     "gpt2": {

@@ -44,6 +44,11 @@ Deviations from the paper:
 6. CPU-sized hyper-parameters: a higher learning rate and fewer prompts per batch than the
    paper's 9e-6 and 64 (App. C.2), a reward head initialised N(0, 1/(n_embd+1)) as in
    Stiennon et al. 2020.
+7. Of each prompt's K samples, `off_prompt` (default 1) is the SFT model's answer to another
+   prompt. Ranked only against each other, SFT samples to one prompt are all on its topic, and
+   the RM never learns to read the prompt: PPO then found that a thank-you note scored well
+   whatever was asked (RM +2.6, gold -1.0 on "What does a fox eat?"). The paper's comparisons
+   come from a larger and more varied pool of outputs than one small SFT model's.
 """
 
 import dataclasses
@@ -77,6 +82,7 @@ class Config:
     temperature: float = 1.0  # sampling temperature of the K responses (paper: 1)
     max_new_tokens: int = 64  # a sample's length cap; longer ones are cut off there
     gen_batch: int = 256  # rows (prompts x K) per generate call (speed only)
+    off_prompt: int = 1  # of each prompt's K samples, how many answer another prompt (deviation 7)
     recollect: bool = False  # sample and rank again even if out/comparisons.jsonl exists
     collect_only: bool = False  # stop after writing comparisons.jsonl
     epochs: int = 1  # passes over the comparisons (paper C.2: one; more overfits)
@@ -145,8 +151,13 @@ def collect(cfg: Config) -> dict:
     bar.close()
     labelers = data.make_labelers(data.PRESETS[cfg.preset])
     rank_rng, records, start = random.Random(f"{cfg.seed}-rank"), [], 0
+    first = [0] + [sum(ks[:i + 1]) for i in range(len(ks) - 1)]  # each prompt's first sample
+    off_rng = random.Random(f"{cfg.seed}-off")
     for i, (p, k) in enumerate(zip(prompts, ks, strict=True)):
         responses, start = texts[start:start + k], start + k
+        for slot in range(k - min(cfg.off_prompt, k - 2) if len(prompts) > 1 else k, k):
+            j = (i + 1 + off_rng.randrange(len(prompts) - 1)) % len(prompts)  # j != i
+            responses[slot] = texts[first[j]]  # deviation 7: an answer to another prompt
         ranking = labelers[i % len(labelers)].rank(p["prompt"], responses, rank_rng)
         records.append({"prompt": p["prompt"], "responses": responses, "ranking": ranking,
                         "category": p["category"]})

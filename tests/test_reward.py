@@ -291,6 +291,21 @@ def test_collect_end_to_end(run, tmp_path):
     assert (d / "comparisons.jsonl").read_bytes() == first  # seeded: the same samples
 
 
+def test_off_prompt_samples_answer_another_prompt(run, tmp_path):
+    d = clone(run, tmp_path / "off")
+    kw = dict(n_prompts=5, max_new_tokens=12, gen_batch=64, seed=3, k_min=4, k_max=6)
+    reward.collect(cfg_for(d, off_prompt=0, **kw))
+    own = data.read_comparisons(d / "comparisons.jsonl")
+    reward.collect(cfg_for(d, off_prompt=2, **kw))
+    mixed = data.read_comparisons(d / "comparisons.jsonl")
+    firsts = [c["responses"][0] for c in own]
+    for i, (a, b) in enumerate(zip(own, mixed, strict=True)):
+        k = len(a["responses"])
+        assert b["responses"][:k - 2] == a["responses"][:k - 2]  # the same SFT samples...
+        for r in b["responses"][k - 2:]:  # ...but the last two answer other prompts
+            assert r in firsts[:i] + firsts[i + 1:]
+
+
 def test_errors(run, tmp_path):
     d = clone(run, tmp_path / "e", 12, sft=False)
     with pytest.raises(FileNotFoundError, match="python sft.py --out"):
