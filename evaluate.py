@@ -369,10 +369,17 @@ def targets(res: dict) -> dict:
         put("rm_accuracy_vs_agreement", "within 0.03", rm["acc"] - rm["agreement"],
             rm["agreement"] - rm["acc"] <= 0.03)
     if all(k in m and m[k].get("heldout_loss") is not None for k in ("base", "ppo", "ppo_ptx")):
-        tax = m["ppo"]["heldout_loss"] - m["base"]["heldout_loss"]
-        put("ppo_alignment_tax_nats", "> 0.05 (visible)", tax, tax > 0.05)
-        rec = (m["ppo"]["heldout_loss"] - m["ppo_ptx"]["heldout_loss"]) / tax if tax > 0 else 0.0
-        put("ppo_ptx_tax_recovered", ">= 0.80", rec, rec >= 0.80)
+        # the tax against the pretrained model, on each measure: loss up, cloze accuracy down
+        tax = {"loss": m["ppo"]["heldout_loss"] - m["base"]["heldout_loss"],
+               "cloze": (m["base"]["cloze_acc"] or 0) - (m["ppo"]["cloze_acc"] or 0)}
+        paid = {"loss": m["ppo"]["heldout_loss"] - m["ppo_ptx"]["heldout_loss"],
+                "cloze": (m["ppo_ptx"]["cloze_acc"] or 0) - (m["ppo"]["cloze_acc"] or 0)}
+        visible = [k for k, floor in (("loss", 0.05), ("cloze", 0.02)) if tax[k] > floor]
+        put("ppo_alignment_tax", "loss > +0.05 nats or cloze < -2 points against base",
+            {f"{k}_tax": v for k, v in tax.items()}, bool(visible))
+        rec = {f"{k}_recovered": paid[k] / tax[k] for k in visible}
+        put("ppo_ptx_tax_recovered", ">= 0.80 of each visible tax", rec or {"none_visible": 0.0},
+            bool(rec) and min(rec.values()) >= 0.80)
         d = m["ppo_ptx"]["win_rate_vs_sft"]["rate"] - m["ppo"]["win_rate_vs_sft"]["rate"]
         put("ppo_ptx_win_rate_minus_ppo", ">= -0.05", d, d >= -0.05)
     runs = res["overoptimisation"]

@@ -133,8 +133,8 @@ def test_metadata_counts_declines_over_harmful_prompts_only():
 
 
 def test_targets_read_the_results():
-    def model(win, loss):
-        return {"win_rate_vs_sft": {"rate": win}, "heldout_loss": loss}
+    def model(win, loss, cloze=0.9):
+        return {"win_rate_vs_sft": {"rate": win}, "heldout_loss": loss, "cloze_acc": cloze}
     res = {"models": {"base": model(0.3, 1.0), "base_few_shot": model(0.2, 1.0),
                       "sft": model(0.5, 1.2), "ppo": model(0.8, 2.0),
                       "ppo_ptx": model(0.77, 1.1)},
@@ -146,11 +146,17 @@ def test_targets_read_the_results():
     assert t["ppo_win_rate_vs_sft"]["met"] and t["sft_win_rate_vs_few_shot_base"]["met"]
     assert t["sft_win_rate_vs_few_shot_base"]["measured"] == pytest.approx(0.8)
     assert t["rm_accuracy_vs_agreement"]["met"]
-    assert t["ppo_alignment_tax_nats"]["measured"] == pytest.approx(1.0)
-    assert t["ppo_ptx_tax_recovered"]["measured"] == pytest.approx(0.9)
+    assert t["ppo_alignment_tax"]["met"]  # the loss tax only: cloze did not move
+    assert t["ppo_alignment_tax"]["measured"]["loss_tax"] == pytest.approx(1.0)
+    assert t["ppo_ptx_tax_recovered"]["measured"] == {"loss_recovered": pytest.approx(0.9)}
+    assert t["ppo_ptx_tax_recovered"]["met"]
     assert t["ppo_ptx_win_rate_minus_ppo"]["met"] and t["gold_rises_then_falls"]["met"]
     res["models"]["ppo"]["win_rate_vs_sft"]["rate"] = 0.6
     res["reward_model"]["acc"] = 0.6
+    res["models"]["ppo"]["cloze_acc"] = 0.8  # a cloze tax of 10 points, half paid back
+    res["models"]["ppo_ptx"]["cloze_acc"] = 0.85
     t = evaluate.targets(res)
+    assert t["ppo_ptx_tax_recovered"]["measured"]["cloze_recovered"] == pytest.approx(0.5)
+    assert not t["ppo_ptx_tax_recovered"]["met"]
     assert not t["ppo_win_rate_vs_sft"]["met"] and not t["rm_accuracy_vs_agreement"]["met"]
     assert t["ppo_ptx_win_rate_minus_ppo"]["met"]  # 0.77 - 0.6 >= -0.05

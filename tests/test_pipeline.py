@@ -52,7 +52,7 @@ def test_tiny_end_to_end(tiny):
     assert list(res["sweeps"]["beta"]) == ["0.002"]
     assert set(res["targets"]) == {
         "ppo_win_rate_vs_sft", "sft_win_rate_vs_few_shot_base", "rm_accuracy_vs_agreement",
-        "ppo_alignment_tax_nats", "ppo_ptx_tax_recovered", "ppo_ptx_win_rate_minus_ppo",
+        "ppo_alignment_tax", "ppo_ptx_tax_recovered", "ppo_ptx_win_rate_minus_ppo",
         "gold_rises_then_falls"}
     assert set(res["stages"]) == {s.name for s in pipeline.stages("tiny", d)}
     assert res["samples"] and all("ppo" in s for s in res["samples"])
