@@ -2,8 +2,8 @@
 
 Type an instruction; SFT, PPO and PPO-ptx answer it in the prompt template (data.TEMPLATE),
 each answer shown with the reward model's score and, for prompts about the default world, the
-gold score and its breakdown (gold.py: what the simulated labelers judge). It is the paper's
-comparison of Figure 1 for one prompt at a time: does RLHF change what the model says?
+gold score and the flags of its breakdown (gold.py: what the simulated labelers judge). It is
+the paper's comparison of Figure 1 for one prompt at a time: does RLHF change what the model says?
 
     python chat.py --out runs/cpu                        # interactive; an empty line quits
     python chat.py --out runs/cpu --prompt "What does a fox eat?"
@@ -20,6 +20,7 @@ import data
 import evaluate
 import gpt
 import reward
+import tokenizer as tok
 
 
 def load(out: Path, names: list[str], device: str = "cpu"):
@@ -34,9 +35,11 @@ def load(out: Path, names: list[str], device: str = "cpu"):
             print(f"({path} not found, skipped; it is made by: "
                   f"{evaluate.MAKE.get(n, evaluate.MAKE['ppo']).format(out=out)})")
             continue
-        ck = gpt.load_checkpoint(path)
-        enc = enc or gpt.load_encoding(out, ck["tokenizer"])
-        models[n], _ = gpt.load_model(path, enc=enc, device=device)
+        models[n], ck = gpt.load_model(path, device=device)
+        enc = enc or gpt.load_encoding(out, ck["tokenizer"])  # the first names the run's
+        if ck["tokenizer"] != tok.tokenizer_id(enc):
+            raise SystemExit(f"{path} uses tokenizer {ck['tokenizer']}, the run's others "
+                             f"{tok.tokenizer_id(enc)}: two runs are mixed in {out}/")
         models[n].eval()
     rm = reward.load_reward_model(out / "rm.pt", enc, device)[0] if (out / "rm.pt").exists() \
         else None
@@ -92,7 +95,16 @@ def main(argv=None):
         print(show(reply(models, enc, rm, a.prompt, **ask)))
         return
     print(f"{', '.join(models)} from {a.out}/ are listening; an empty line quits.")
-    for line in sys.stdin if not sys.stdin.isatty() else iter(lambda: input("> "), ""):
+    def lines():
+        if not sys.stdin.isatty():
+            yield from sys.stdin
+            return
+        while True:
+            try:
+                yield input("> ")
+            except (EOFError, KeyboardInterrupt):  # Ctrl-D / Ctrl-C: goodbye, no traceback
+                return
+    for line in lines():
         if not line.strip():
             break
         print(show(reply(models, enc, rm, line.strip(), **ask)))

@@ -39,7 +39,6 @@ import json
 import math
 import random
 import re
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -274,9 +273,10 @@ def evaluate(cfg: Config, stages: dict | None = None) -> dict:
             else {name: "template"}
         for key, style in styles.items():
             answers[key] = answer(model, enc, texts, cfg, style)
-        tax[name] = {"heldout_loss": heldout_loss(model, enc, val_text, cfg.n_tax_windows)
-                     if val_text else None,
-                     "cloze_acc": cloze_accuracy(model, enc, cloze) if cloze else None}
+        tax[name] = {"heldout_loss": heldout_loss(model, enc, val_text, cfg.n_tax_windows,
+                                                  cfg.batch_size) if val_text else None,
+                     "cloze_acc": cloze_accuracy(model, enc, cloze, cfg.batch_size)
+                     if cloze else None}
         print(f"  {name}: answered {len(texts)} prompts; held-out loss "
               f"{_f(tax[name]['heldout_loss'])}, cloze {_f(tax[name]['cloze_acc'], '.1%')}",
               flush=True)
@@ -513,7 +513,9 @@ def markdown(res: dict) -> str:
     for k in MODELS:
         if k in m:
             x, w = m[k], m[k]["win_rate_vs_sft"]
-            L.append(f"| {LABELS[k]} | {w['rate']:.1%} ({w['lo']:.1%} to {w['hi']:.1%}) | "
+            rate = "50% (the reference)" if k == "sft" else \
+                f"{w['rate']:.1%} ({w['lo']:.1%} to {w['hi']:.1%})"
+            L.append(f"| {LABELS[k]} | {rate} | "
                      f"{x['gold']:+.3f} | {_f(x.get('rm_score'), '+.3f')} | "
                      f"{_f(x.get('heldout_loss'))} | {_f(x.get('cloze_acc'), '.1%')} | "
                      f"{x['words']:.1f} | {x['ended']:.0%} |")
@@ -582,4 +584,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main() and 0)
+    main()

@@ -30,7 +30,8 @@ run at gamma 4 (the tax trade-off).
 
 A stage is skipped when its outputs exist and were made with the same settings from the
 same inputs (out/pipeline.json records both); deleting an output re-runs that stage and
-everything downstream of it. A stage that was interrupted resumes from its checkpoint (the
+everything downstream of it (datasets are known by their content: made again identical, they
+re-run nothing). A stage that was interrupted resumes from its checkpoint (the
 stages' own --resume). Data files found in the run directory without a record (your own
 sft.jsonl, comparisons.jsonl, ...) are used as they are, never overwritten.
 """
@@ -87,6 +88,8 @@ PRESETS = {
         "evaluate": {"batch_size": 32},
     },
 }
+SPEED_ONLY = ("resume", "out", "data", "device", "dtype", "compile", "matmul_precision",
+              "gen_batch")
 DATA_FILES = ("corpus.txt", "corpus_val.txt", "cloze.jsonl", "sft.jsonl", "rm_prompts.jsonl",
               "prompts.jsonl", "eval_prompts.jsonl")
 
@@ -102,10 +105,10 @@ class Stage:
     extra: dict = dataclasses.field(default_factory=dict)  # more settings it depends on
 
     def settings(self) -> dict:
-        """What the record compares: every field of its Config but resume and the paths (the
-        run directory may move), and extra."""
-        d = {k: v for k, v in dataclasses.asdict(self.config).items()
-             if k not in ("resume", "out", "data")}
+        """What the record compares: every field of its Config but resume, the paths (the
+        run directory may move) and the fields that change only speed, and extra."""
+        skip = SPEED_ONLY + (("batch_size",) if self.name == "evaluate" else ())
+        d = {k: v for k, v in dataclasses.asdict(self.config).items() if k not in skip}
         return json.loads(json.dumps({**d, **self.extra}))
 
 
@@ -119,8 +122,13 @@ def stages(preset: str, out: Path, gpt2_weights: str = "", device: str = "auto")
         return cls(**{**p[stage], **extra, "out": o, **(dev if "device" in
                                                       cls.__dataclass_fields__ else {})})
 
+    importing = preset == "gpt2" or bool(gpt2_weights)
+
     def pretrain(c):
-        if not gpt2_weights:
+        if importing and not gpt2_weights:
+            raise SystemExit("the gpt2 preset starts from GPT-2's weights: --gpt2 DIR (a local "
+                             "Hugging Face directory with model.safetensors) or --gpt2 gpt2")
+        if not importing:
             if not c.resume:  # a new corpus may have come before: the BPE is trained on it
                 (out / "tokenizer.tiktoken").unlink(missing_ok=True)
             return gpt.train(c)
@@ -134,7 +142,7 @@ def stages(preset: str, out: Path, gpt2_weights: str = "", device: str = "auto")
                  lambda c: data.write_datasets(c, out)),
            Stage("pretrain", ("base.pt",), ("data",),
                  cfg(gpt.Config, "pretrain", data=str(out / "corpus.txt")), pretrain, "base.pt",
-                 {"gpt2": gpt2_weights}),
+                 {"gpt2": importing}),  # which weights: not compared (--gpt2 once)
            Stage("sft", ("sft.pt",), ("pretrain",), cfg(sft.Config, "sft"), sft.train, "sft.pt"),
            Stage("collect", ("comparisons.jsonl",), ("sft",),
                  cfg(reward.Config, "collect", preset=preset, collect_only=True), reward.collect,
@@ -159,7 +167,7 @@ def stages(preset: str, out: Path, gpt2_weights: str = "", device: str = "auto")
 def stage_id(st: Stage, out: Path) -> str:
     """What downstream stages record of this one: for datasets a hash of their content (made
     again the same, they re-run nothing), for checkpoints a fresh id per run."""
-    if st.name not in ("data", "collect"):
+    if st.name not in ("data", "collect"):  # (data you edit re-runs what depends on it)
         return uuid.uuid4().hex[:12]
     h = hashlib.sha256()
     for f in st.outputs:
@@ -179,6 +187,10 @@ def run(preset: str = "cpu", out: str | None = None, gpt2_weights: str = "",
     record = json.loads(record_path.read_text()) if record_path.exists() else {}
     done = record.setdefault("stages", {})
     seq = stages(preset, out, gpt2_weights, device)
+    unknown = set(only) - {st.name for st in seq}
+    if unknown:
+        raise SystemExit(f"--only: no stage {', '.join(sorted(unknown))} in preset {preset} "
+                         f"(stages: {', '.join(st.name for st in seq)})")
     times, t_all = {}, time.time()
     print(f"pipeline: preset {preset} -> {out}/ ({len(seq)} stages)")
     for i, st in enumerate(seq, 1):
@@ -189,9 +201,14 @@ def run(preset: str = "cpu", out: str | None = None, gpt2_weights: str = "",
         head = f"[{i}/{len(seq)}] {st.name:<18}"
         if only and st.name not in only:
             continue
-        if present and not have and st.name in ("data", "collect"):
-            print(f"{head} your own files are in {out}/: used as they are")
-            done[st.name] = {"id": "user", "status": "done", **want}
+        if st.name in ("data", "collect") and (have.get("user") or (not have and any(
+                (out / f).exists() for f in st.outputs))):
+            if not present:  # some files of the user's, not all: refuse to write over them
+                raise SystemExit(f"{out}/ holds some of {', '.join(st.outputs)} but not all, "
+                                 f"and no record that the pipeline wrote them: add the rest, "
+                                 f"or move yours away to let `{st.name}` write them")
+            print(f"{head} your own files are in {out}/: used as they are, never rewritten")
+            done[st.name] = {"user": True, "status": "done", "id": stage_id(st, out), **want}
             continue
         if present and have.get("status") == "done" and all(
                 have.get(k) == v for k, v in want.items()):
@@ -201,6 +218,8 @@ def run(preset: str = "cpu", out: str | None = None, gpt2_weights: str = "",
         resume = bool(st.checkpoint and (out / st.checkpoint).exists()
                       and have.get("status") == "started"
                       and all(have.get(k) == v for k, v in want.items()))
+        if not resume and st.checkpoint:  # a stopped fresh run must not resume an old one
+            (out / st.checkpoint).unlink(missing_ok=True)
         print(f"{head} {'resuming' if resume else 'running'} "
               f"(pipeline at {time.time() - t_all:.0f} s)", flush=True)
         done[st.name] = {"status": "started", **want}

@@ -102,6 +102,17 @@ def test_user_data_is_never_overwritten(tmp_path):
     assert all((d / f).read_text() == "mine\n" for f in pipeline.DATA_FILES)
 
 
+def test_partial_user_data_and_unknown_stages_are_clear_errors(tmp_path):
+    d = tmp_path / "part"
+    d.mkdir()
+    (d / "sft.jsonl").write_text("mine\n")
+    with pytest.raises(SystemExit, match="some of .* but not all"):
+        pipeline.run("tiny", str(d), only=("data",))
+    assert (d / "sft.jsonl").read_text() == "mine\n"
+    with pytest.raises(SystemExit, match="no stage nope"):
+        pipeline.run("tiny", str(d), only=("nope",))
+
+
 def test_gpt2_preset_on_a_tiny_random_gpt2(tmp_path, monkeypatch):
     """The gpt2 preset's path: GPT-2 weights become base.pt, tiktoken's GPT-2 encoding is the
     tokenizer. Stand-ins: a 1-layer random GPT-2 saved by transformers, and an encoding named
