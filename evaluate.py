@@ -230,9 +230,10 @@ def overoptimisation(log: list[dict]) -> dict:
 
 # ----------------------------------------------------------------------------- the run
 def _load(out: Path, name: str, enc, device):
+    """(model in eval mode, its PPO ptx_coef or None) from out/<name>.pt."""
     make = MAKE.get(name, MAKE["ppo"]).format(out=out)
-    model, _ = gpt.load_model(out / f"{name}.pt", make, enc, device)
-    return model.eval()
+    model, ck = gpt.load_model(out / f"{name}.pt", make, enc, device)
+    return model.eval(), ck.get("train_config", {}).get("ptx_coef")
 
 
 def sweeps(out: Path) -> dict:
@@ -266,9 +267,9 @@ def evaluate(cfg: Config, stages: dict | None = None) -> dict:
         if (out / "corpus_val.txt").exists() else None
     cloze = data.read_jsonl(out / "cloze.jsonl") if (out / "cloze.jsonl").exists() else []
 
-    answers, tax = {}, {}
+    answers, tax, gammas = {}, {}, {}
     for name in names + extra:
-        model = _load(out, name, enc, device)
+        model, gammas[name] = _load(out, name, enc, device)
         styles = {"base": "zero_shot", "base_few_shot": "few_shot"} if name == "base" \
             else {name: "template"}
         for key, style in styles.items():
@@ -323,12 +324,12 @@ def evaluate(cfg: Config, stages: dict | None = None) -> dict:
                      **(overoptimisation(ppo_log(out / f"{n}_log.jsonl"))
                         if (out / f"{n}_log.jsonl").exists() else {})}
             for v, n in sorted(found.items())}
-    gammas = {n: gpt.load_checkpoint(out / f"{n}.pt").get("train_config", {}).get("ptx_coef")
-              for n in ["ppo", "ppo_ptx"] + list(sw["ptx"].values()) if n in models}
+    ptx_runs = ["ppo", "ppo_ptx", *sw["ptx"].values()]  # the gamma trade-off, gamma 0 = PPO
     res["ptx_tradeoff"] = sorted(
-        ({"model": n, "gamma": g, "heldout_loss": models[n]["heldout_loss"],
-          "win_rate": models[n]["win_rate_vs_sft"]["rate"]} for n, g in gammas.items()
-         if g is not None and models[n].get("heldout_loss") is not None),
+        ({"model": n, "gamma": gammas[n], "heldout_loss": models[n]["heldout_loss"],
+          "win_rate": models[n]["win_rate_vs_sft"]["rate"]} for n in ptx_runs
+         if n in models and gammas.get(n) is not None
+         and models[n].get("heldout_loss") is not None),
         key=lambda p: p["gamma"])
     for n in [n for n in ("ppo", "ppo_ptx") if n in names] + extra:
         if (out / f"{n}_log.jsonl").exists():

@@ -52,6 +52,7 @@ Deviations from the paper:
 """
 
 import dataclasses
+import itertools
 import math
 import random
 import sys
@@ -151,7 +152,7 @@ def collect(cfg: Config) -> dict:
     bar.close()
     labelers = data.make_labelers(data.PRESETS[cfg.preset])
     rank_rng, records, start = random.Random(f"{cfg.seed}-rank"), [], 0
-    first = [0] + [sum(ks[:i + 1]) for i in range(len(ks) - 1)]  # each prompt's first sample
+    first = [0, *itertools.accumulate(ks)][:-1]  # index of each prompt's first sample
     off_rng = random.Random(f"{cfg.seed}-off")
     for i, (p, k) in enumerate(zip(prompts, ks, strict=True)):
         responses, start = texts[start:start + k], start + k
