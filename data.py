@@ -41,17 +41,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from corpus import make_cloze, make_corpus
-from gold import _respond, few_shot_prefix, sample_responses, score
+from gold import _respond, best_response, few_shot_prefix, sample_responses, score
 from tasks import TABLE1, generate_prompts
 from world import EOT, SEED, World, make_world
 
 # The names other stages use as data.NAME (the world's part comes from the files above).
 __all__ = ["Config", "PRESETS", "EOT", "TEMPLATE", "format_prompt", "TABLE1", "World",
-           "make_world", "score", "sample_responses", "few_shot_prefix", "generate_prompts",
-           "Labeler", "make_labelers", "agreement", "DataError", "write_jsonl", "read_jsonl",
-           "read_prompts", "read_sft", "read_comparisons", "check_prompt", "check_sft",
-           "check_comparison", "from_hh_rlhf", "from_alpaca", "CONVERTERS", "convert_file",
-           "write_datasets", "main"]
+           "make_world", "score", "best_response", "sample_responses", "few_shot_prefix",
+           "generate_prompts", "Labeler", "make_labelers", "agreement", "DataError",
+           "write_jsonl", "read_jsonl", "read_prompts", "read_sft", "read_comparisons",
+           "check_prompt", "check_sft", "check_comparison", "from_hh_rlhf", "from_alpaca",
+           "CONVERTERS", "convert_file", "write_datasets", "main"]
 
 
 @dataclass

@@ -8,7 +8,9 @@ who never ranked a training sample) judge them:
  1. Win rate against SFT (Figure 1): how often a labeler prefers a model's answer to the SFT
     model's answer to the same prompt; identical answers are ties and count one half. The
     base model answers zero-shot (the instruction template it never saw) and few-shot (solved
-    Q/A examples before the question: the paper's "GPT-3 prompted").
+    Q/A examples before the question: the paper's "GPT-3 prompted"). Two reference points
+    put the rates in scale: SFT answering greedily (what sharpening alone is worth) and the
+    world's own answers (data.best_response, full gold marks: the judges' ceiling).
  2. The reward model: held-out accuracy beside the labelers' agreement on the same pairs (from
     rm.pt), and the reward of every answer here against its gold score.
  3. The alignment tax (section 4.2, Figures 28-29): loss on held-out pretraining text and
@@ -40,7 +42,7 @@ import math
 import random
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -51,6 +53,8 @@ import reward
 import tokenizer as tok
 
 MODELS = ("base", "base_few_shot", "sft", "ppo", "ppo_ptx")
+REFERENCE = {"sft_greedy": "SFT answering greedily (temperature 0)",
+             "best": "the world's own answers (the judges' ceiling)"}
 MAKE = {"base": "python gpt.py --data {out}/corpus.txt --out {out}",
         "sft": "python sft.py --out {out}", "rm": "python reward.py --out {out}",
         "ppo": "python ppo.py --out {out}", "ppo_ptx": "python ppo.py --out {out} --ptx_coef 1"}
@@ -274,6 +278,8 @@ def evaluate(cfg: Config, stages: dict | None = None) -> dict:
             else {name: "template"}
         for key, style in styles.items():
             answers[key] = answer(model, enc, texts, cfg, style)
+        if name == "sft" and cfg.temperature > 0:  # a reference point: sharpening alone
+            answers["sft_greedy"] = answer(model, enc, texts, replace(cfg, temperature=0.0))
         tax[name] = {"heldout_loss": heldout_loss(model, enc, val_text, cfg.n_tax_windows,
                                                   cfg.batch_size) if val_text else None,
                      "cloze_acc": cloze_accuracy(model, enc, cloze, cfg.batch_size)
@@ -282,6 +288,11 @@ def evaluate(cfg: Config, stages: dict | None = None) -> dict:
               f"{_f(tax[name]['heldout_loss'])}, cloze {_f(tax[name]['cloze_acc'], '.1%')}",
               flush=True)
         del model
+
+    world, rng = data.make_world(), random.Random(cfg.seed)
+    if all(world.parse(p) is not None for p in texts):  # prompts of our world: the ceiling
+        answers["best"] = [{"response": data.best_response(world, p, rng), "ended": True}
+                           for p in texts]
 
     # gold, reward and the judges, per model
     rm = None
@@ -307,6 +318,9 @@ def evaluate(cfg: Config, stages: dict | None = None) -> dict:
            "temperature": cfg.temperature, "judges": [lab.name for lab in labelers],
            "models": {k: {f: v for f, v in m.items() if not f.endswith("_all")}
                       for k, m in models.items() if k in MODELS},
+           "reference": {k: {"gold": models[k]["gold"], "rm_score": models[k].get("rm_score"),
+                             "win_rate_vs_sft": models[k]["win_rate_vs_sft"]}
+                         for k in REFERENCE if k in models},
            "sweeps": {}, "reward_model": {}, "overoptimisation": {}, "samples": []}
     if rm is not None:
         main = [k for k in models if k in MODELS]
@@ -520,6 +534,12 @@ def markdown(res: dict) -> str:
                      f"{x['gold']:+.3f} | {_f(x.get('rm_score'), '+.3f')} | "
                      f"{_f(x.get('heldout_loss'))} | {_f(x.get('cloze_acc'), '.1%')} | "
                      f"{x['words']:.1f} | {x['ended']:.0%} |")
+    if res.get("reference"):
+        L += ["", "Reference points, judged the same way against the same SFT answers:", ""]
+        L += [f"- {REFERENCE[k]}: win rate {r['win_rate_vs_sft']['rate']:.1%} "
+              f"({r['win_rate_vs_sft']['lo']:.1%} to {r['win_rate_vs_sft']['hi']:.1%}), gold "
+              f"{r['gold']:+.3f}, RM score {_f(r.get('rm_score'), '+.3f')}"
+              for k, r in res["reference"].items()]
     rm = res["reward_model"]
     if rm:
         L += ["", "## Reward model", "",

@@ -555,6 +555,15 @@ def sample_responses(world: World, prompt_record: dict | str, k: int,
     return [_respond(world, spec, q, rng) for q in qualities]
 
 
+def best_response(world: World, prompt: str, rng: random.Random) -> str:
+    """The world's own answer to a prompt: what labelers write at their most careful, and what
+    `score` gives its full marks. Against SFT it is the judges' ceiling (evaluate.py)."""
+    spec = world.parse(prompt)
+    if spec is None:
+        raise ValueError(f"not a prompt of this world: {prompt!r}")
+    return _best(world, spec, rng)
+
+
 def few_shot_prefix(world: World, n: int) -> str:
     """n solved examples in plain Q/A style, for the base model's few-shot baseline."""
     rng = random.Random(f"fewshot-{world.seed}")

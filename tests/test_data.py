@@ -177,6 +177,15 @@ def test_demonstrations_are_good_but_leave_room(tiny):
     assert summary["demo_gold"] < summary["best_gold"]
 
 
+def test_best_response_gets_full_marks_on_every_category(tiny):
+    world, rng = data.make_world(), random.Random(0)
+    for split in ("prompts", "eval_prompts"):
+        for p in data.read_prompts(tiny[0] / f"{split}.jsonl"):
+            assert data.score(p["prompt"], data.best_response(world, p["prompt"], rng))[0] == 1.0
+    with pytest.raises(ValueError, match="not a prompt of this world"):
+        data.best_response(world, "Translate this into French.", rng)
+
+
 def test_format_prompt_uses_the_one_template():
     assert data.format_prompt("Hi?") == "### Instruction:\nHi?\n\n### Response:\n"
 

@@ -47,6 +47,10 @@ def test_tiny_end_to_end(tiny):
                 "words", "ended"} <= set(m)
         assert 0 <= m["win_rate_vs_sft"]["lo"] <= m["win_rate_vs_sft"]["rate"] <= 1
     assert res["models"]["sft"]["win_rate_vs_sft"]["rate"] == 0.5  # against itself: all ties
+    ref = res["reference"]  # the world's own answers: full marks, and the judges' ceiling
+    assert set(ref) == set(evaluate.REFERENCE) and ref["best"]["gold"] == 1.0
+    assert ref["best"]["win_rate_vs_sft"]["rate"] > max(
+        m["win_rate_vs_sft"]["rate"] for m in res["models"].values())
     assert {"acc", "agreement", "eval_answers_gold_corr"} <= set(res["reward_model"])
     assert set(res["overoptimisation"]) == {"ppo", "ppo_ptx", "sweep_beta_0.002"}
     assert list(res["sweeps"]["beta"]) == ["0.002"]
