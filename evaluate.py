@@ -98,7 +98,7 @@ def few_shot_prompt(enc, prompt: str, examples: list[str], room: int) -> str:
 def answer(model, enc, prompts: list[str], cfg: Config, style: str = "template") -> list[dict]:
     """Sample one answer per raw prompt: [{"response", "ended"}]. style: "template" (the
     instruction template, as SFT trained), "zero_shot" or "few_shot" (the base model: its
-    answer is cut by stop_at)."""
+    answer is cut by stop_at; each row adds "examples", the solved examples that fitted)."""
     dev = model.lm_head.weight.device
     room = model.config.block_size - cfg.max_new_tokens
     if style == "few_shot":
@@ -120,6 +120,10 @@ def answer(model, enc, prompts: list[str], cfg: Config, style: str = "template")
                 text, cut = stop_at(text)
                 ended = ended or cut
             rows.append({"response": text, "ended": ended})
+    if style == "few_shot":  # how many solved examples each prompt had room for
+        for row, text, p in zip(rows, texts, prompts, strict=True):
+            row["examples"] = next(n for n in range(len(examples), -1, -1)
+                                   if text == "".join(examples[:n]) + f"Q: {p}\nA:")
     return rows
 
 
@@ -223,13 +227,19 @@ def ppo_log(path: Path) -> list[dict]:
 
 
 def overoptimisation(log: list[dict]) -> dict:
-    """The shape of one PPO run: where the gold score peaked, and how the RM score moved."""
-    gold = [r["rlhf/gold"] for r in log]
-    score = [r["rlhf/score"] for r in log]
+    """The shape of one PPO run: where the gold score peaked, and how the RM score moved. One
+    iteration's mean over its 64 roll-outs is noisy (about +-0.06 of gold on the cpu preset),
+    so every figure is a mean over a block of `window` consecutive iterations (5, fewer in
+    short runs); peak_iteration is the last iteration of the best block."""
+    w = max(1, min(5, len(log) // 4))
+    blocks = [log[i:i + w] for i in range(0, len(log), w)]
+    mean = lambda b, k: sum(r[k] for r in b) / len(b)
+    gold = [mean(b, "rlhf/gold") for b in blocks]
     peak = max(range(len(gold)), key=gold.__getitem__)
-    return {"iterations": len(log), "gold_start": gold[0], "gold_peak": gold[peak],
-            "peak_iteration": log[peak]["iteration"], "gold_end": gold[-1],
-            "score_start": score[0], "score_end": score[-1], "kl_end": log[-1]["rlhf/kl"]}
+    return {"iterations": len(log), "window": w, "gold_start": gold[0], "gold_peak": gold[peak],
+            "peak_iteration": blocks[peak][-1]["iteration"], "gold_end": gold[-1],
+            "score_start": mean(blocks[0], "rlhf/score"),
+            "score_end": mean(blocks[-1], "rlhf/score"), "kl_end": mean(blocks[-1], "rlhf/kl")}
 
 
 # ----------------------------------------------------------------------------- the run
@@ -308,6 +318,8 @@ def evaluate(cfg: Config, stages: dict | None = None) -> dict:
              "win_rate_vs_sft": win_rate(texts, resp, [r["response"] for r in answers["sft"]],
                                          labelers, cfg.seed),
              "metadata": metadata(prompts, resp)}
+        if "examples" in rows[0]:
+            m["few_shot_examples"] = sum(r["examples"] for r in rows) / len(rows)
         if rm is not None:
             rw = reward.score_batch(rm, enc, texts, resp, cfg.batch_size, cfg.dtype).tolist()
             m["rm_score"], m["rm_all"] = sum(rw) / len(rw), rw
@@ -534,6 +546,9 @@ def markdown(res: dict) -> str:
                      f"{x['gold']:+.3f} | {_f(x.get('rm_score'), '+.3f')} | "
                      f"{_f(x.get('heldout_loss'))} | {_f(x.get('cloze_acc'), '.1%')} | "
                      f"{x['words']:.1f} | {x['ended']:.0%} |")
+    if "few_shot_examples" in m.get("base_few_shot", {}):
+        L += ["", f"The few-shot base model saw {m['base_few_shot']['few_shot_examples']:.1f} "
+              "solved examples per prompt on average: as many as fit before the answer's room."]
     if res.get("reference"):
         L += ["", "Reference points, judged the same way against the same SFT answers:", ""]
         L += [f"- {REFERENCE[k]}: win rate {r['win_rate_vs_sft']['rate']:.1%} "
@@ -550,6 +565,9 @@ def markdown(res: dict) -> str:
               f"same-prompt pairs as the gold score does"]
     if res["overoptimisation"]:
         L += ["", "## PPO runs: over-optimisation", "",
+              "Roll-out means over blocks of "
+              f"{max(r['window'] for r in res['overoptimisation'].values())} iterations "
+              "(fewer in short runs): start = the first block, end = the last.", "",
               "| run | iterations | gold start / peak (iteration) / end | RM score start / end "
               "| KL end |", "|---|---|---|---|---|"]
         for n, r in res["overoptimisation"].items():

@@ -132,6 +132,19 @@ def test_metadata_counts_declines_over_harmful_prompts_only():
     assert evaluate.metadata(harm + qa, resp)["declines_harmful"] == pytest.approx(2 / 3)
 
 
+def test_overoptimisation_reads_block_means_of_the_log():
+    gold = [0.1, 0.3, 0.2, 0.6, 0.5, 0.1, 0.0, 0.2]  # 8 iterations: blocks of 2
+    log = [{"iteration": i + 1, "rlhf/gold": g, "rlhf/score": i / 10, "rlhf/kl": 2.0 * i}
+           for i, g in enumerate(gold)]
+    o = evaluate.overoptimisation(log)
+    assert o["window"] == 2 and o["iterations"] == 8
+    assert o["gold_start"] == pytest.approx(0.2) and o["gold_end"] == pytest.approx(0.1)
+    assert o["gold_peak"] == pytest.approx(0.4) and o["peak_iteration"] == 4
+    assert o["score_start"] == pytest.approx(0.05) and o["score_end"] == pytest.approx(0.65)
+    assert o["kl_end"] == pytest.approx(13.0)
+    assert evaluate.overoptimisation(log[:3])["window"] == 1  # too short to average
+
+
 def test_targets_read_the_results():
     def model(win, loss, cloze=0.9):
         return {"win_rate_vs_sft": {"rate": win}, "heldout_loss": loss, "cloze_acc": cloze}

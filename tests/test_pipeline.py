@@ -47,6 +47,7 @@ def test_tiny_end_to_end(tiny):
                 "words", "ended"} <= set(m)
         assert 0 <= m["win_rate_vs_sft"]["lo"] <= m["win_rate_vs_sft"]["rate"] <= 1
     assert res["models"]["sft"]["win_rate_vs_sft"]["rate"] == 0.5  # against itself: all ties
+    assert 0 <= res["models"]["base_few_shot"]["few_shot_examples"] <= 3  # Config.few_shot
     ref = res["reference"]  # the world's own answers: full marks, and the judges' ceiling
     assert set(ref) == set(evaluate.REFERENCE) and ref["best"]["gold"] == 1.0
     assert ref["best"]["win_rate_vs_sft"]["rate"] > max(
