@@ -55,7 +55,7 @@ import tokenizer as tok
 MODELS = ("base", "base_few_shot", "sft", "ppo", "ppo_ptx")
 REFERENCE = {"sft_greedy": "SFT answering greedily (temperature 0)",
              "best": "the world's own answers (the judges' ceiling)"}
-MAKE = {"base": "python gpt.py --data {out}/corpus.txt --out {out}",
+MAKE = {"base": "python pretrain.py --data {out}/corpus.txt --out {out}",
         "sft": "python sft.py --out {out}", "rm": "python reward.py --out {out}",
         "ppo": "python ppo.py --out {out}", "ppo_ptx": "python ppo.py --out {out} --ptx_coef 1"}
 SWEEP = re.compile(r"sweep_(beta|ptx)_([0-9.e-]+)$")

@@ -10,11 +10,9 @@ architecture (Radford et al. 2019) written out by hand, in miniature:
     logits = ln_f(x_L) @ wte^T                                             (tied unembedding)
 
 and what later stages need from it, written once: log-probs of a response given a prompt
-(SFT, RM and PPO), batched generation with a KV cache (PPO's roll-outs), checkpoints, and
-the pretraining loop.
-
-    python gpt.py --data runs/cpu/corpus.txt --out runs/cpu      # pretrain -> runs/cpu/base.pt
-    python gpt.py --help                                         # every Config field
+(SFT, RM and PPO), batched generation with a KV cache (PPO's roll-outs), checkpoints, corpus
+windows (pretraining and the ptx terms), the training loop's small parts, and GPT-2's weights
+(`GPT.from_pretrained`). pretrain.py trains this model from scratch (step 0).
 
 Deviations from the paper:
 1. Size: 1-10M parameters and a 2048-token BPE trained on our corpus (tokenizer.py) instead of
@@ -32,7 +30,6 @@ import math
 import os
 import re
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,36 +38,6 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 import tokenizer as tok
-
-
-@dataclass
-class Config:
-    """Pretraining run. The model fields become a GPTConfig stored in every checkpoint."""
-
-    data: str = ""  # UTF-8 text file; documents separated by "<|endoftext|>"
-    out: str = "runs/cpu"  # run directory: tokenizer.tiktoken, base.pt, pretrain.jsonl
-    tokenizer: str = "bpe"  # "bpe": train one on --data (or reuse out/); "gpt2": tiktoken's
-    vocab_size: int = 2048  # BPE vocabulary incl. end-of-text (GPT-2: 50257)
-    block_size: int = 128  # context length in tokens (GPT-2: 1024)
-    n_layer: int = 4  # transformer blocks (GPT-2 small: 12)
-    n_head: int = 4  # attention heads (GPT-2 small: 12)
-    n_embd: int = 128  # residual width (GPT-2 small: 768)
-    dropout: float = 0.0  # residual/attention dropout (paper's SFT uses 0.2 residual)
-    batch_size: int = 32  # sequences per step
-    max_iters: int = 2000  # optimizer steps
-    lr: float = 1e-3  # peak learning rate; cosine decay to lr/10
-    warmup_iters: int = 100  # linear warmup steps
-    weight_decay: float = 0.1  # AdamW, on matmul weights and embeddings only
-    grad_clip: float = 1.0  # global gradient-norm clip (0 = off)
-    val_fraction: float = 0.05  # tail of the token stream held out for validation
-    eval_interval: int = 250  # steps between eval + checkpoint
-    eval_iters: int = 20  # batches per validation estimate
-    seed: int = 1337  # model init, batch order, dropout
-    device: str = "auto"  # auto | cpu | cuda | mps
-    dtype: str = "auto"  # auto (bf16 autocast on cuda if supported, else fp32) | fp32 | bf16
-    matmul_precision: str = "highest"  # "medium" allows faster fp32 matmuls (bench.py measures)
-    compile: bool = False  # torch.compile the model (speed only)
-    resume: bool = False  # continue from out/base.pt
 
 
 @dataclass
@@ -440,7 +407,8 @@ def save_checkpoint(obj: dict, path) -> None:
     os.replace(tmp, path)
 
 
-def load_checkpoint(path, make_cmd: str = "python gpt.py --data FILE --out DIR", enc=None):
+def load_checkpoint(path, make_cmd: str = "python pretrain.py --data FILE --out DIR",
+                    enc=None):
     """torch.load(weights_only=True) with clear errors; checks the tokenizer when enc given."""
     path = Path(path)
     if not path.exists():
@@ -461,7 +429,7 @@ def load_checkpoint(path, make_cmd: str = "python gpt.py --data FILE --out DIR",
 def load_model(path, make_cmd=None, enc=None, device="cpu", dropout=None):
     """A GPT from a checkpoint written by any stage ({"config", "model", ...}); dropout
     overrides the checkpoint's (SFT trains with residual dropout, paper C.1)."""
-    ck = load_checkpoint(path, make_cmd or "python gpt.py --data FILE --out DIR", enc)
+    ck = load_checkpoint(path, make_cmd or "python pretrain.py --data FILE --out DIR", enc)
     cfg = GPTConfig.from_dict(ck["config"])
     model = GPT(cfg if dropout is None else dataclasses.replace(cfg, dropout=dropout))
     model.load_state_dict(ck["model"])
@@ -480,25 +448,12 @@ def load_encoding(out, tokenizer_id: str):
     checked against the id the checkpoint recorded (two runs mixed in one directory)."""
     if tokenizer_id == "gpt2":
         return tok.get_encoding("gpt2")
-    path = need(Path(out) / "tokenizer.tiktoken", f"python gpt.py --out {out}")
+    path = need(Path(out) / "tokenizer.tiktoken", f"python pretrain.py --out {out}")
     enc = tok.load_tokenizer(path)
     if tok.tokenizer_id(enc) != tokenizer_id:
         raise ValueError(f"{path} is {tok.tokenizer_id(enc)!r}, but the checkpoint was trained "
                          f"with {tokenizer_id!r}: two runs are mixed in {out}")
     return enc
-
-
-def run_tokenizer(cfg: Config, text: str | None = None):
-    """The run's tokenizer: GPT-2's, or ours from out/tokenizer.tiktoken (trained if absent)."""
-    if cfg.tokenizer == "gpt2":
-        return tok.get_encoding("gpt2")
-    path = Path(cfg.out) / "tokenizer.tiktoken"
-    if not path.exists():
-        if text is None:
-            raise FileNotFoundError(f"{path} not found; it is made by: python gpt.py "
-                                    f"--data FILE --out {cfg.out}")
-        tok.save_tokenizer(tok.train_bpe(text, cfg.vocab_size), path)
-    return tok.load_tokenizer(path)
 
 
 def pick_device(name="auto") -> str:
@@ -574,7 +529,7 @@ def make_optimizer(model, lr, weight_decay, betas=(0.9, 0.95)):
     return torch.optim.AdamW(groups, lr=lr, betas=betas, fused=True)  # fused: speed only
 
 
-# ----------------------------------------------------------------------------- pretraining
+# ----------------------------------------------------------------------------- corpus windows
 
 
 def get_batch(data, block_size, batch_size, gen):
@@ -594,97 +549,6 @@ def load_corpus(path) -> str:
     if not text.strip():
         raise ValueError(f"{p} is empty: nothing to train on")
     return text
-
-
-def train(cfg: Config) -> dict:
-    """Pretrain a GPT on cfg.data; returns the history {key: [values]}."""
-    torch.manual_seed(cfg.seed)
-    torch.set_float32_matmul_precision(cfg.matmul_precision)
-    device = pick_device(cfg.device)
-    out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
-    text = load_corpus(cfg.data)
-    enc = run_tokenizer(cfg, text)
-    ids = torch.tensor(tok.encode_corpus(enc, text), dtype=torch.int32)
-    n_val = max(cfg.block_size + 2, int(len(ids) * cfg.val_fraction))
-    if len(ids) - n_val < cfg.block_size + 2:
-        raise ValueError(f"{cfg.data}: {len(ids)} tokens is too little text for "
-                         f"block_size={cfg.block_size}")
-    train_ids, val_ids = ids[:-n_val], ids[-n_val:]
-    mcfg = GPTConfig(enc.n_vocab, cfg.block_size, cfg.n_layer, cfg.n_head, cfg.n_embd,
-                     cfg.dropout)
-    model = GPT(mcfg).to(device)
-    opt = make_optimizer(model, cfg.lr, cfg.weight_decay)
-    gen = torch.Generator().manual_seed(cfg.seed)  # batch order: saved for exact resume
-    step, hist, ckpt = 0, {"step": [], "loss/train": [], "loss/val": []}, out / "base.pt"
-    if cfg.resume and ckpt.exists():
-        ck = load_checkpoint(ckpt, enc=enc)
-        model.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["optimizer"])
-        gen.set_state(ck["rng"]["batch"])
-        set_rng_state(ck["rng"])
-        step, hist = ck["step"], ck["history"]
-        trim_log(out / "pretrain.jsonl", "step", step)
-        print(f"resumed {ckpt} at step {step}")
-    elif (out / "pretrain.jsonl").exists():
-        (out / "pretrain.jsonl").unlink()
-    fwd = torch.compile(model) if cfg.compile else model  # speed only
-    print(f"{model.num_params() / 1e6:.2f}M parameters, {len(train_ids):,} train / "
-          f"{len(val_ids):,} val tokens, tokenizer {tok.tokenizer_id(enc)}, {device}")
-
-    @torch.no_grad()
-    def evaluate():
-        model.eval()
-        g = torch.Generator().manual_seed(0)  # the same val batches every time
-        losses = []
-        for _ in range(cfg.eval_iters):
-            x, y = get_batch(val_ids, cfg.block_size, cfg.batch_size, g)
-            with autocast(device, cfg.dtype):
-                losses.append(fwd(x.to(device), targets=y.to(device))[1].item())
-        model.train()
-        return sum(losses) / len(losses)
-
-    def sample_text():  # a glimpse of what the model has learned, from the val text's start
-        n = min(32, cfg.block_size - 8)
-        toks, _, _ = model.eval().generate([val_ids[:8].tolist()], n, eot_id=enc.eot_token,
-                                           generator=torch.Generator(device).manual_seed(0))
-        model.train()
-        return tok.decode(enc, toks[0].tolist())
-
-    from tqdm import tqdm
-    bar = tqdm(total=cfg.max_iters, initial=step, desc="pretrain", file=sys.stdout,
-               dynamic_ncols=True, leave=False)
-    t0, tokens_seen = time.time(), 0
-    model.train()
-    while step < cfg.max_iters:
-        for g in opt.param_groups:
-            g["lr"] = lr_at(step, cfg.lr, cfg.warmup_iters, cfg.max_iters)
-        x, y = get_batch(train_ids, cfg.block_size, cfg.batch_size, gen)
-        with autocast(device, cfg.dtype):
-            _, loss = fwd(x.to(device), targets=y.to(device))
-        optimizer_step(model, opt, loss, cfg.grad_clip, step, ckpt)
-        step += 1
-        tokens_seen += x.numel()
-        bar.update(1)
-        if step % cfg.eval_interval == 0 or step == cfg.max_iters:
-            val = evaluate()
-            rec = {"step": step, "loss/train": loss.item(), "loss/val": val,
-                   "lr": opt.param_groups[0]["lr"],
-                   "tok_per_s": tokens_seen / (time.time() - t0), "sample": sample_text()}
-            for k in hist:
-                hist[k].append(rec[k])
-            log_jsonl(out / "pretrain.jsonl", rec)
-            bar.write(f"step {step:5d}/{cfg.max_iters} | loss {rec['loss/train']:.3f} | "
-                      f"val {val:.3f} | lr {rec['lr']:.1e} | {rec['tok_per_s']:,.0f} tok/s | "
-                      f"{rec['sample'][:60]!r}")
-            save_checkpoint({"config": dataclasses.asdict(mcfg), "model": model.state_dict(),
-                             "step": step, "tokenizer": tok.tokenizer_id(enc),
-                             "train_config": dataclasses.asdict(cfg), "history": hist,
-                             "optimizer": opt.state_dict(),
-                             "rng": {"batch": gen.get_state(), **rng_state()}},
-                            ckpt)
-    bar.close()
-    return hist
 
 
 def config_from_args(cls, argv=None, **defaults):
@@ -732,12 +596,3 @@ def _hub_download(name: str) -> Path:
                                 f"huggingface-cli download gpt2 --local-dir DIR") from None
 
 
-def main(argv=None):
-    cfg = config_from_args(Config, argv)
-    if not cfg.data:
-        cfg.data = str(Path(cfg.out) / "corpus.txt")
-    train(cfg)
-
-
-if __name__ == "__main__":
-    main()

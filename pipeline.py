@@ -5,7 +5,7 @@ fine-tuning on demonstrations, (2) a reward model trained on rankings, (3) PPO a
 and the evaluations of section 4. One run directory holds every artifact (DESIGN 2):
 
     data       data.py       corpus.txt, sft.jsonl, rm_prompts.jsonl, prompts.jsonl, ...
-    pretrain   gpt.py        tokenizer.tiktoken, base.pt   (gpt2 preset: GPT-2's weights)
+    pretrain   pretrain.py   tokenizer.tiktoken, base.pt   (gpt2 preset: GPT-2's weights)
     sft        sft.py        sft.pt                        step 1
     collect    reward.py     comparisons.jsonl             the labelers rank SFT samples
     rm         reward.py     rm.pt                         step 2, Eq. 1
@@ -20,7 +20,7 @@ and the evaluations of section 4. One run directory holds every artifact (DESIGN
     python pipeline.py --list              # each stage's settings for the preset
 
 The cpu preset's choices (measured on a 2-core CPU; the reasons in the stages' docstrings):
-pretraining stops at 1,200 steps (gpt.py's default is 2,000: val loss 0.72 instead of 0.61, in
+pretraining stops at 1,200 steps (pretrain.py's default is 2,000: val loss 0.72 instead of 0.61, in
 half the time). SFT puts half its loss on pretraining text (`ptx_fraction` 0.5; the paper's
 App. C.3 mixes 10%): on this preset's base model, 10% / 25% / 50% gave a held-out pretraining
 loss of 0.898 / 0.785 / 0.719 (base model: 0.727) and a greedy gold score on held-out prompts
@@ -48,6 +48,7 @@ import data
 import evaluate
 import gpt
 import ppo
+import pretrain
 import reward
 import sft
 
@@ -124,14 +125,14 @@ def stages(preset: str, out: Path, gpt2_weights: str = "", device: str = "auto")
 
     importing = preset == "gpt2" or bool(gpt2_weights)
 
-    def pretrain(c):
+    def make_base(c):  # step 0: pretrain here, or import GPT-2's weights
         if importing and not gpt2_weights:
             raise SystemExit("the gpt2 preset starts from GPT-2's weights: --gpt2 DIR (a local "
                              "Hugging Face directory with model.safetensors) or --gpt2 gpt2")
         if not importing:
             if not c.resume:  # a new corpus may have come before: the BPE is trained on it
                 (out / "tokenizer.tiktoken").unlink(missing_ok=True)
-            return gpt.train(c)
+            return pretrain.train(c)
         model = gpt.GPT.from_pretrained(gpt2_weights)  # step 0 is OpenAI's: GPT-2's weights
         gpt.save_checkpoint({"config": dataclasses.asdict(model.config), "kind": "base",
                              "model": model.state_dict(), "step": 0, "tokenizer": "gpt2",
@@ -141,8 +142,8 @@ def stages(preset: str, out: Path, gpt2_weights: str = "", device: str = "auto")
     seq = [Stage("data", DATA_FILES, (), dataclasses.replace(data.PRESETS[preset], **p["data"]),
                  lambda c: data.write_datasets(c, out)),
            Stage("pretrain", ("base.pt",), ("data",),
-                 cfg(gpt.Config, "pretrain", data=str(out / "corpus.txt")), pretrain, "base.pt",
-                 {"gpt2": importing}),  # which weights: not compared (--gpt2 once)
+                 cfg(pretrain.Config, "pretrain", data=str(out / "corpus.txt")), make_base,
+                 "base.pt", {"gpt2": importing}),  # which weights: not compared (--gpt2 once)
            Stage("sft", ("sft.pt",), ("pretrain",), cfg(sft.Config, "sft"), sft.train, "sft.pt"),
            Stage("collect", ("comparisons.jsonl",), ("sft",),
                  cfg(reward.Config, "collect", preset=preset, collect_only=True), reward.collect,

@@ -91,7 +91,7 @@ def load_init(cfg: Config):
     if cfg.init != "base":
         return gpt.GPT.from_pretrained(cfg.init, cfg.dropout), tok.get_encoding("gpt2")
     out = Path(cfg.out)
-    model, ck = gpt.load_model(out / "base.pt", f"python gpt.py --data {out / 'corpus.txt'} "
+    model, ck = gpt.load_model(out / "base.pt", f"python pretrain.py --data {out / 'corpus.txt'} "
                                f"--out {out}", dropout=cfg.dropout)
     return model, gpt.load_encoding(out, ck["tokenizer"])  # the tokenizer base.pt names
 

@@ -9,7 +9,7 @@ embeddings would be most of the parameters and most of the vocabulary would neve
 small world; so we train the same kind of tokenizer, with a small vocabulary, on our corpus,
 offline, and serve it through tiktoken so that both presets share one code path.
 
-Command (gpt.py also trains one when the run directory has none):
+Command (pretrain.py also trains one when the run directory has none):
     python tokenizer.py --data corpus.txt --out DIR --vocab-size 2048   # -> DIR/tokenizer.tiktoken
 
 Deviations from GPT-2:

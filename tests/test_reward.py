@@ -12,6 +12,7 @@ import torch.nn.functional as F
 
 import data
 import gpt
+import pretrain
 import reward
 from reward import RewardModel, ranking_loss
 
@@ -153,10 +154,10 @@ def write_comparisons(path, prompts, seed=0):
 def run(tmp_path_factory):
     d = tmp_path_factory.mktemp("rm")
     data.write_datasets(data.PRESETS["tiny"], d)
-    gpt.train(gpt.Config(data=str(d / "corpus.txt"), out=str(d), vocab_size=512,
-                         block_size=128, n_layer=2, n_head=2, n_embd=64, batch_size=16,
-                         max_iters=120, lr=3e-3, warmup_iters=10, eval_interval=120,
-                         eval_iters=2))
+    pretrain.train(pretrain.Config(data=str(d / "corpus.txt"), out=str(d), vocab_size=512,
+                                   block_size=128, n_layer=2, n_head=2, n_embd=64, batch_size=16,
+                                   max_iters=120, lr=3e-3, warmup_iters=10, eval_interval=120,
+                                   eval_iters=2))
     shutil.copy(d / "base.pt", d / "sft.pt")  # same format; sft.py's output in the pipeline
     write_comparisons(d / "comparisons.jsonl", data.read_prompts(d / "rm_prompts.jsonl"))
     return d

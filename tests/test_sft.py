@@ -9,6 +9,7 @@ import torch
 
 import data
 import gpt
+import pretrain
 import sft
 import tokenizer as tok
 
@@ -18,9 +19,10 @@ def run(tmp_path_factory):
     """A tiny run directory: the tiny world's datasets and a small pretrained base.pt."""
     d = tmp_path_factory.mktemp("run")
     data.write_datasets(data.PRESETS["tiny"], d)
-    gpt.train(gpt.Config(data=str(d / "corpus.txt"), out=str(d), vocab_size=512, n_layer=2,
-                         n_head=2, n_embd=64, block_size=128, batch_size=16, max_iters=150,
-                         lr=3e-3, warmup_iters=10, eval_interval=150, eval_iters=2))
+    pretrain.train(pretrain.Config(data=str(d / "corpus.txt"), out=str(d), vocab_size=512,
+                                   n_layer=2, n_head=2, n_embd=64, block_size=128, batch_size=16,
+                                   max_iters=150, lr=3e-3, warmup_iters=10, eval_interval=150,
+                                   eval_iters=2))
     return d
 
 
@@ -107,7 +109,7 @@ def test_long_prompt_cut_from_the_left_response_kept(run):
 
 def test_missing_base_names_the_command(tmp_path):
     data.write_jsonl(tmp_path / "sft.jsonl", [{"prompt": "Hi", "response": "Hello."}])
-    with pytest.raises(FileNotFoundError, match=r"base.pt not found.*python gpt.py --data"):
+    with pytest.raises(FileNotFoundError, match=r"base.pt not found.*python pretrain.py --data"):
         sft.train(sft.Config(out=str(tmp_path)))
 
 
