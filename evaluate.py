@@ -84,14 +84,15 @@ def stop_at(text: str) -> tuple[str, bool]:
     return (text[:cut].strip(), True) if cut >= 0 else (text.strip(), False)
 
 
-def few_shot_prompt(enc, prompt: str, examples: list[str], room: int) -> str:
-    """As many whole solved examples as fit in `room` tokens, then the question."""
+def few_shot_prompt(enc, prompt: str, examples: list[str], room: int) -> tuple[str, int]:
+    """As many whole solved examples as fit in `room` tokens, then the question; returns the
+    text and how many examples it holds."""
     q = f"Q: {prompt}\nA:"
-    for n in range(len(examples), -1, -1):
+    for n in range(len(examples), 0, -1):
         text = "".join(examples[:n]) + q
         if len(tok.encode(enc, text)) <= room:
-            return text
-    return q
+            return text, n
+    return q, 0
 
 
 @torch.no_grad()
@@ -104,7 +105,8 @@ def answer(model, enc, prompts: list[str], cfg: Config, style: str = "template")
     if style == "few_shot":
         examples = [e + "\n\n" for e in data.few_shot_prefix(data.make_world(),
                                                              cfg.few_shot).split("\n\n") if e]
-        texts = [few_shot_prompt(enc, p, examples, room) for p in prompts]
+        shots = [few_shot_prompt(enc, p, examples, room) for p in prompts]  # (text, n)
+        texts = [text for text, _ in shots]
     else:
         texts = [data.format_prompt(p) for p in prompts]
     gen = torch.Generator(dev).manual_seed(cfg.seed)
@@ -121,9 +123,8 @@ def answer(model, enc, prompts: list[str], cfg: Config, style: str = "template")
                 ended = ended or cut
             rows.append({"response": text, "ended": ended})
     if style == "few_shot":  # how many solved examples each prompt had room for
-        for row, text, p in zip(rows, texts, prompts, strict=True):
-            row["examples"] = next(n for n in range(len(examples), -1, -1)
-                                   if text == "".join(examples[:n]) + f"Q: {p}\nA:")
+        for row, (_, n) in zip(rows, shots, strict=True):
+            row["examples"] = n
     return rows
 
 
@@ -300,9 +301,11 @@ def evaluate(cfg: Config, stages: dict | None = None) -> dict:
         del model
 
     world, rng = data.make_world(), random.Random(cfg.seed)
-    if all(world.parse(p) is not None for p in texts):  # prompts of our world: the ceiling
+    try:  # the judges' ceiling, for prompts of our world (not for a user's own prompts)
         answers["best"] = [{"response": data.best_response(world, p, rng), "ended": True}
                            for p in texts]
+    except ValueError:
+        pass
 
     # gold, reward and the judges, per model
     rm = None
@@ -333,7 +336,11 @@ def evaluate(cfg: Config, stages: dict | None = None) -> dict:
            "reference": {k: {"gold": models[k]["gold"], "rm_score": models[k].get("rm_score"),
                              "win_rate_vs_sft": models[k]["win_rate_vs_sft"]}
                          for k in REFERENCE if k in models},
-           "sweeps": {}, "reward_model": {}, "overoptimisation": {}, "samples": []}
+           "sweeps": {}, "reward_model": {}, "samples": []}
+    logs = {n: ppo_log(out / f"{n}_log.jsonl") for n in
+            [n for n in ("ppo", "ppo_ptx") if n in names] + extra
+            if (out / f"{n}_log.jsonl").exists()}
+    res["overoptimisation"] = {n: overoptimisation(log) for n, log in logs.items()}
     if rm is not None:
         main = [k for k in models if k in MODELS]
         groups = [[(models[k]["rm_all"][i], models[k]["gold_all"][i]) for k in main]
@@ -347,19 +354,16 @@ def evaluate(cfg: Config, stages: dict | None = None) -> dict:
         res["sweeps"][kind] = {
             str(v): {"model": n, "gold": models[n]["gold"],
                      "win_rate_vs_sft": models[n]["win_rate_vs_sft"]["rate"], **tax[n],
-                     **(overoptimisation(ppo_log(out / f"{n}_log.jsonl"))
-                        if (out / f"{n}_log.jsonl").exists() else {})}
+                     **res["overoptimisation"].get(n, {})}
             for v, n in sorted(found.items())}
     ptx_runs = ["ppo", "ppo_ptx", *sw["ptx"].values()]  # the gamma trade-off, gamma 0 = PPO
     res["ptx_tradeoff"] = sorted(
         ({"model": n, "gamma": gammas[n], "heldout_loss": models[n]["heldout_loss"],
+          "cloze_acc": models[n].get("cloze_acc"), "gold": models[n]["gold"],
           "win_rate": models[n]["win_rate_vs_sft"]["rate"]} for n in ptx_runs
          if n in models and gammas.get(n) is not None
          and models[n].get("heldout_loss") is not None),
         key=lambda p: p["gamma"])
-    for n in [n for n in ("ppo", "ppo_ptx") if n in names] + extra:
-        if (out / f"{n}_log.jsonl").exists():
-            res["overoptimisation"][n] = overoptimisation(ppo_log(out / f"{n}_log.jsonl"))
     by_cat = {}
     for i, p in enumerate(prompts):
         by_cat.setdefault(p["category"], i)
@@ -371,9 +375,7 @@ def evaluate(cfg: Config, stages: dict | None = None) -> dict:
     res["targets"] = targets(res)
     res["stages"] = dict(stages or {})
     res["stages"]["evaluate"] = round(time.time() - t0, 1)
-    plots(res, out, {n: ppo_log(out / f"{n}_log.jsonl") for n in
-                     [n for n in ("ppo", "ppo_ptx") if n in names] + extra
-                     if (out / f"{n}_log.jsonl").exists()}, models)
+    plots(res, out, logs, models)
     (out / "results.json").write_text(json.dumps(res, indent=1))
     (out / "results.md").write_text(markdown(res))
     return res
@@ -574,18 +576,19 @@ def markdown(res: dict) -> str:
             L.append(f"| {n} | {r['iterations']} | {r['gold_start']:+.3f} / {r['gold_peak']:+.3f}"
                      f" ({r['peak_iteration']}) / {r['gold_end']:+.3f} | {r['score_start']:+.3f}"
                      f" / {r['score_end']:+.3f} | {r['kl_end']:.2f} |")
-    for kind, runs in res["sweeps"].items():
-        if runs:
-            L += ["", f"## Sweep of {'kl_coef (beta)' if kind == 'beta' else 'ptx_coef (gamma)'}",
-                  "", "| value | win rate vs SFT | gold | held-out loss | cloze acc |",
-                  "|---|---|---|---|---|"]
-            for v, s in runs.items():
-                L.append(f"| {v} | {s['win_rate_vs_sft']:.1%} | {s['gold']:+.3f} | "
-                         f"{_f(s.get('heldout_loss'))} | {_f(s.get('cloze_acc'), '.1%')} |")
-    if len(res.get("ptx_tradeoff", [])) > 1:
+    if res["sweeps"].get("beta"):
+        L += ["", "## Sweep of kl_coef (beta)", "",
+              "| value | win rate vs SFT | gold | held-out loss | cloze acc |",
+              "|---|---|---|---|---|"]
+        L += [f"| {v} | {s['win_rate_vs_sft']:.1%} | {s['gold']:+.3f} | "
+              f"{_f(s.get('heldout_loss'))} | {_f(s.get('cloze_acc'), '.1%')} |"
+              for v, s in res["sweeps"]["beta"].items()]
+    if len(res.get("ptx_tradeoff", [])) > 1:  # PPO (gamma 0), PPO-ptx and the gamma sweep
         L += ["", "## ptx_coef (gamma): alignment tax against preference", "",
-              "| gamma | model | held-out loss | win rate vs SFT |", "|---|---|---|---|"]
-        L += [f"| {p['gamma']:g} | {p['model']} | {p['heldout_loss']:.3f} | {p['win_rate']:.1%} |"
+              "| gamma | model | win rate vs SFT | gold | held-out loss | cloze acc |",
+              "|---|---|---|---|---|---|"]
+        L += [f"| {p['gamma']:g} | {p['model']} | {p['win_rate']:.1%} | {p['gold']:+.3f} | "
+              f"{p['heldout_loss']:.3f} | {_f(p.get('cloze_acc'), '.1%')} |"
               for p in res["ptx_tradeoff"]]
     feats = ["follows_instruction", "hallucination", "declines_harmful", "rude", "appropriate"]
     L += ["", "## Metadata (paper Fig. 4)", "", "| model | " + " | ".join(feats) + " |",

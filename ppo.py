@@ -64,11 +64,12 @@ Deviations from the paper:
 1. Scale: a ~1M-parameter policy and 40 iterations of 64 episodes (2.6k episodes; paper 256k
    episodes in batches of 512, minibatches of 64) so that a laptop CPU runs it in minutes;
    the learning rate is ours accordingly. Our small RM is over-optimised early: in the cpu
-   preset's run (pipeline.py) the gold score of the training roll-outs rose from 0.35 to 0.56
-   by iteration 30 at beta 0.02 and was back at 0.38 by 40; at beta 0.002 it peaked at 0.57
-   (iteration 30) and fell to 0.22 by iteration 80 while the RM score kept rising (-0.14 ->
-   +0.49; Gao et al. 2022). With an RM trained on SFT samples alone, PPO had found that a
-   thank-you note scored well whatever was asked (reward.py, deviation 7).
+   preset's run (pipeline.py; means over 5 iterations) the gold score of the training
+   roll-outs rose from 0.33 to 0.41 at beta 0.02 (iterations 31-35) and was at 0.38 by 40; at
+   beta 0.002 it peaked at 0.46 (iterations 26-30) and fell to 0.24 by iteration 80 while the
+   RM score kept rising (-0.05 -> +0.46; Gao et al. 2022). With an RM trained on SFT samples
+   alone, PPO had found that a thank-you note scored well whatever was asked (reward.py,
+   deviation 7).
 2. ptx_coef: the paper's 27.8 weighs a loss over 8x as many pretraining examples as episodes;
    what matters is its gradient beside PPO's, which differs at our scale. We take
    `--ptx_coef 1` with 8 corpus windows per minibatch (4x its response tokens): on the tiny

@@ -68,9 +68,9 @@ def test_stop_at_and_few_shot_prompt():
     enc = tok.build_encoding({bytes([b]): b for b in range(256)})  # one token per byte
     ex = ["Q: a?\nA: b.\n\n", "Q: c?\nA: d.\n\n"]
     q = "Q: e?\nA:"
-    assert evaluate.few_shot_prompt(enc, "e?", ex, 100) == "".join(ex) + q
-    assert evaluate.few_shot_prompt(enc, "e?", ex, len(ex[0]) + len(q)) == ex[0] + q
-    assert evaluate.few_shot_prompt(enc, "e?", ex, 3) == q
+    assert evaluate.few_shot_prompt(enc, "e?", ex, 100) == ("".join(ex) + q, 2)
+    assert evaluate.few_shot_prompt(enc, "e?", ex, len(ex[0]) + len(q)) == (ex[0] + q, 1)
+    assert evaluate.few_shot_prompt(enc, "e?", ex, 3) == (q, 0)
 
 
 @pytest.fixture(scope="module")
