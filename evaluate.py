@@ -10,7 +10,10 @@ who never ranked a training sample) judge them:
     base model answers zero-shot (the instruction template it never saw) and few-shot (solved
     Q/A examples before the question: the paper's "GPT-3 prompted"). Two reference points
     put the rates in scale: SFT answering greedily (what sharpening alone is worth) and the
-    world's own answers (data.best_response, full gold marks: the judges' ceiling).
+    world's own answers (data.best_response, full gold marks: the judges' ceiling). Two more
+    ask where PPO's gain is capped: of n SFT samples per prompt, the one the RM scores highest
+    (all the RM can select without moving the policy: best-of-n, as Gao et al. 2022 compare
+    with RL) and the one the gold score does (what the samples hold).
  2. The reward model: held-out accuracy beside the labelers' agreement on the same pairs (from
     rm.pt), and the reward of every answer here against its gold score.
  3. The alignment tax (section 4.2, Figures 28-29): loss on held-out pretraining text and
@@ -20,6 +23,9 @@ who never ranked a training sample) judge them:
  5. Metadata (Figure 4): follows the instruction, hallucinates, declines harmful requests,
     rude language; from the gold score's breakdown (gold.py).
  6. Side-by-side answers to the same prompts.
+
+This file measures; report.py draws the figures and writes the tables (results.md) from what
+it measured.
 
     python evaluate.py --out runs/cpu      # *.pt, eval_prompts.jsonl -> results.md/json, plots/
     python evaluate.py --help              # every Config field
@@ -49,11 +55,14 @@ import torch
 
 import data
 import gpt
+import report
 import reward
 import tokenizer as tok
 
 MODELS = ("base", "base_few_shot", "sft", "ppo", "ppo_ptx")
 REFERENCE = {"sft_greedy": "SFT answering greedily (temperature 0)",
+             "sft_best_of_n_rm": "the best of {n} SFT samples by the reward model",
+             "sft_best_of_n_gold": "the best of {n} SFT samples by the gold score",
              "best": "the world's own answers (the judges' ceiling)"}
 MAKE = {"base": "python pretrain.py --data {out}/corpus.txt --out {out}",
         "sft": "python sft.py --out {out}", "rm": "python reward.py --out {out}",
@@ -69,6 +78,7 @@ class Config:
     temperature: float = 1.0  # sampling temperature of every model (deviation 2)
     max_new_tokens: int = 64  # answer length cap
     few_shot: int = 3  # most solved examples before the base model's few-shot question
+    best_of: int = 8  # SFT samples per prompt behind the best-of-n reference points (0: none)
     n_tax_windows: int = 200  # held-out pretraining windows for the loss (0 = all)
     n_side_by_side: int = 6  # prompts shown with every model's answer
     batch_size: int = 64  # prompts per generate / forward call (speed only)
@@ -126,6 +136,60 @@ def answer(model, enc, prompts: list[str], cfg: Config, style: str = "template")
         for row, (_, n) in zip(rows, shots, strict=True):
             row["examples"] = n
     return rows
+
+
+def best_of(scores: list[list[float]]) -> list[int]:
+    """scores[s][i]: sample s's score for prompt i -> per prompt, the index of the best sample
+    (the first of equals)."""
+    return [max(range(len(scores)), key=lambda s: scores[s][i]) for i in range(len(scores[0]))]
+
+
+FAULTS = ("harmful or rude", "hallucinates", "misses the task", "ill-formed", "less helpful")
+
+
+def fault(breakdown: dict) -> str:
+    """The first of FAULTS that the gold score's breakdown (gold.py) finds in an answer."""
+    b = breakdown
+    found = (b["harmless"] < 1, b["hallucination"], not b["follows_instruction"],
+             b["well_formed"] < 1, True)
+    return next(f for f, bad in zip(FAULTS, found, strict=True) if bad)
+
+
+def accuracy_by_fault(groups: list[list[tuple[float, float, str]]], gap: float = 0.25) -> dict:
+    """groups: per prompt, (reward, gold, fault) of distinct answers. Of the pairs whose gold
+    scores differ by more than `gap`, the share the reward orders as the gold score does (ties
+    1/2), by the fault of the worse answer: {fault: {"acc", "pairs"}}, what the RM can tell."""
+    hits, n = {}, {}
+    for g in groups:
+        for i in range(len(g)):
+            for j in range(i + 1, len(g)):
+                (ri, gi, _), (rj, gj, _) = g[i], g[j]
+                if abs(gi - gj) > gap:
+                    f = (g[j] if gi > gj else g[i])[2]
+                    hit = 0.5 if ri == rj else float((ri - rj) * (gi - gj) > 0)
+                    hits[f], n[f] = hits.get(f, 0) + hit, n.get(f, 0) + 1
+    return {f: {"acc": hits[f] / n[f], "pairs": n[f]} for f in FAULTS if f in n}
+
+
+def best_of_n(model, enc, prompts: list[str], cfg: Config, rm=None) -> tuple[dict, dict]:
+    """The best-of-n reference points: cfg.best_of samples per prompt (seeds other than the
+    model's own answers), and the one chosen by the gold score and, given an RM, by the RM.
+    Returns (answers per key, the RM's accuracy_by_fault on these samples, {} without an RM)."""
+    pools = [answer(model, enc, prompts, replace(cfg, seed=cfg.seed + 1 + s))
+             for s in range(cfg.best_of)]
+    texts = [[r["response"] for r in rows] for rows in pools]
+    judged = [[data.score(p, t) for p, t in zip(prompts, ts, strict=True)] for ts in texts]
+    by = {"sft_best_of_n_gold": [[g for g, _ in row] for row in judged]}
+    faults = {}
+    if rm is not None:
+        by["sft_best_of_n_rm"] = [reward.score_batch(rm, enc, prompts, ts, cfg.batch_size,
+                                                     cfg.dtype).tolist() for ts in texts]
+        groups = [list({texts[s][i]: (by["sft_best_of_n_rm"][s][i], judged[s][i][0],
+                                      fault(judged[s][i][1])) for s in range(len(pools))}
+                       .values()) for i in range(len(prompts))]  # distinct answers per prompt
+        faults = accuracy_by_fault(groups)
+    return {key: [pools[s][i] for i, s in enumerate(best_of(scores))]
+            for key, scores in by.items()}, faults
 
 
 # ----------------------------------------------------------------------------- findings
@@ -282,7 +346,10 @@ def evaluate(cfg: Config, stages: dict | None = None) -> dict:
         if (out / "corpus_val.txt").exists() else None
     cloze = data.read_jsonl(out / "cloze.jsonl") if (out / "cloze.jsonl").exists() else []
 
-    answers, tax, gammas = {}, {}, {}
+    rm = None
+    if (out / "rm.pt").exists():
+        rm, rm_ck = reward.load_reward_model(out / "rm.pt", enc, device)
+    answers, tax, gammas, rm_faults = {}, {}, {}, {}
     for name in names + extra:
         model, gammas[name] = _load(out, name, enc, device)
         styles = {"base": "zero_shot", "base_few_shot": "few_shot"} if name == "base" \
@@ -291,13 +358,16 @@ def evaluate(cfg: Config, stages: dict | None = None) -> dict:
             answers[key] = answer(model, enc, texts, cfg, style)
         if name == "sft" and cfg.temperature > 0:  # a reference point: sharpening alone
             answers["sft_greedy"] = answer(model, enc, texts, replace(cfg, temperature=0.0))
+        if name == "sft" and cfg.best_of > 1:  # reference points: what selection alone buys
+            picks, rm_faults = best_of_n(model, enc, texts, cfg, rm)
+            answers.update(picks)
         tax[name] = {"heldout_loss": heldout_loss(model, enc, val_text, cfg.n_tax_windows,
                                                   cfg.batch_size) if val_text else None,
                      "cloze_acc": cloze_accuracy(model, enc, cloze, cfg.batch_size)
                      if cloze else None}
         print(f"  {name}: answered {len(texts)} prompts; held-out loss "
-              f"{_f(tax[name]['heldout_loss'])}, cloze {_f(tax[name]['cloze_acc'], '.1%')}",
-              flush=True)
+              f"{report.fmt(tax[name]['heldout_loss'])}, cloze "
+              f"{report.fmt(tax[name]['cloze_acc'], '.1%')}", flush=True)
         del model
 
     world, rng = data.make_world(), random.Random(cfg.seed)
@@ -308,9 +378,6 @@ def evaluate(cfg: Config, stages: dict | None = None) -> dict:
         pass
 
     # gold, reward and the judges, per model
-    rm = None
-    if (out / "rm.pt").exists():
-        rm, rm_ck = reward.load_reward_model(out / "rm.pt", enc, device)
     models = {}
     for key, rows in answers.items():
         resp = [r["response"] for r in rows]
@@ -333,7 +400,8 @@ def evaluate(cfg: Config, stages: dict | None = None) -> dict:
            "temperature": cfg.temperature, "judges": [lab.name for lab in labelers],
            "models": {k: {f: v for f, v in m.items() if not f.endswith("_all")}
                       for k, m in models.items() if k in MODELS},
-           "reference": {k: {"gold": models[k]["gold"], "rm_score": models[k].get("rm_score"),
+           "reference": {k: {"label": REFERENCE[k].format(n=cfg.best_of), "gold": models[k]["gold"],
+                             "rm_score": models[k].get("rm_score"),
                              "win_rate_vs_sft": models[k]["win_rate_vs_sft"]}
                          for k in REFERENCE if k in models},
            "sweeps": {}, "reward_model": {}, "samples": []}
@@ -349,7 +417,7 @@ def evaluate(cfg: Config, stages: dict | None = None) -> dict:
         res["reward_model"] = {
             **{k.split("/")[1]: v for k, v in rm_ck.get("metrics", {}).items()},
             "eval_answers_gold_corr": pearson([p[0] for p in pts], [p[1] for p in pts]),
-            "eval_answers_order_acc": order_accuracy(groups)}
+            "eval_answers_order_acc": order_accuracy(groups), "by_fault": rm_faults}
     for kind, found in sw.items():
         res["sweeps"][kind] = {
             str(v): {"model": n, "gold": models[n]["gold"],
@@ -372,250 +440,13 @@ def evaluate(cfg: Config, stages: dict | None = None) -> dict:
                                **{k: {"response": answers[k][i]["response"],
                                       "gold": models[k]["gold_all"][i]}
                                   for k in answers if k in MODELS}})
-    res["targets"] = targets(res)
+    res["targets"] = report.targets(res)
     res["stages"] = dict(stages or {})
     res["stages"]["evaluate"] = round(time.time() - t0, 1)
-    plots(res, out, logs, models)
+    report.plots(res, out, logs, models)
     (out / "results.json").write_text(json.dumps(res, indent=1))
-    (out / "results.md").write_text(markdown(res))
+    (out / "results.md").write_text(report.markdown(res))
     return res
-
-
-def targets(res: dict) -> dict:
-    """The issue's targets, each {"target", "measured", "met"} (None where a model is absent)."""
-    m, t = res["models"], {}
-
-    def put(name, target, measured, ok):
-        t[name] = {"target": target, "measured": measured, "met": ok}
-    if "ppo" in m:
-        w = m["ppo"]["win_rate_vs_sft"]["rate"]
-        put("ppo_win_rate_vs_sft", ">= 0.75", w, w >= 0.75)
-    if "base_few_shot" in m:
-        w = 1 - m["base_few_shot"]["win_rate_vs_sft"]["rate"]  # ties count 1/2 both ways
-        put("sft_win_rate_vs_few_shot_base", ">= 0.70", w, w >= 0.70)
-    rm = res["reward_model"]
-    if "acc" in rm and "agreement" in rm:
-        put("rm_accuracy_vs_agreement", "within 0.03", rm["acc"] - rm["agreement"],
-            rm["agreement"] - rm["acc"] <= 0.03)
-    if all(k in m and m[k].get("heldout_loss") is not None for k in ("base", "ppo", "ppo_ptx")):
-        # the tax against the pretrained model, on each measure: loss up, cloze accuracy down
-        tax = {"loss": m["ppo"]["heldout_loss"] - m["base"]["heldout_loss"],
-               "cloze": (m["base"]["cloze_acc"] or 0) - (m["ppo"]["cloze_acc"] or 0)}
-        paid = {"loss": m["ppo"]["heldout_loss"] - m["ppo_ptx"]["heldout_loss"],
-                "cloze": (m["ppo_ptx"]["cloze_acc"] or 0) - (m["ppo"]["cloze_acc"] or 0)}
-        visible = [k for k, floor in (("loss", 0.05), ("cloze", 0.02)) if tax[k] > floor]
-        put("ppo_alignment_tax", "loss > +0.05 nats or cloze < -2 points against base",
-            {f"{k}_tax": v for k, v in tax.items()}, bool(visible))
-        rec = {f"{k}_recovered": paid[k] / tax[k] for k in visible}
-        put("ppo_ptx_tax_recovered", ">= 0.80 of each visible tax", rec or {"none_visible": 0.0},
-            bool(rec) and min(rec.values()) >= 0.80)
-        d = m["ppo_ptx"]["win_rate_vs_sft"]["rate"] - m["ppo"]["win_rate_vs_sft"]["rate"]
-        put("ppo_ptx_win_rate_minus_ppo", ">= -0.05", d, d >= -0.05)
-    runs = res["overoptimisation"]
-    if runs:
-        name = max(runs, key=lambda n: (runs[n]["iterations"], -runs[n]["gold_end"]))
-        r = runs[name]
-        ok = (r["gold_peak"] > r["gold_start"] + 0.02 and r["gold_end"] < r["gold_peak"] - 0.05
-              and r["score_end"] > r["score_start"])
-        put("gold_rises_then_falls", f"{name}: gold peaks, then falls while the RM score rises",
-            {k: r[k] for k in ("gold_start", "gold_peak", "gold_end", "score_start",
-                               "score_end")}, ok)
-    return t
-
-
-LABELS = {"base": "base (zero-shot)", "base_few_shot": "base (few-shot)", "sft": "SFT",
-          "ppo": "PPO", "ppo_ptx": "PPO-ptx"}
-
-
-def plots(res: dict, out: Path, logs: dict, models: dict) -> None:
-    """plots/win_rates, reward_vs_gold, alignment_tax, overoptimisation, kl_frontier, metadata."""
-    from matplotlib.figure import Figure  # no pyplot: a notebook's backend stays as it was
-
-    def subplots(*grid, figsize):
-        fig = Figure(figsize=figsize)
-        return fig, fig.subplots(*grid)
-    d = out / "plots"
-    d.mkdir(exist_ok=True)
-    m = res["models"]
-    keys = [k for k in MODELS if k in m]
-
-    fig, ax = subplots(1, 1, figsize=(6, 3.5))
-    rates = [m[k]["win_rate_vs_sft"] for k in keys]
-    ax.bar([LABELS[k] for k in keys], [r["rate"] for r in rates], color="tab:blue",
-           yerr=[[r["rate"] - r["lo"] for r in rates], [r["hi"] - r["rate"] for r in rates]],
-           capsize=4)
-    ax.axhline(0.5, color="grey", lw=0.8, ls="--")
-    ax.set_ylim(0, 1)
-    ax.set_ylabel("win rate against SFT")
-    ax.set_title("Held-out labelers, held-out prompts (paper Fig. 1)")
-    ax.tick_params(axis="x", labelsize=8)
-    fig.tight_layout()
-    fig.savefig(d / "win_rates.png", dpi=100)
-
-    if "rm_all" in models.get("sft", {}):
-        fig, ax = subplots(1, 1, figsize=(5, 4))
-        for k in keys:
-            ax.scatter(models[k]["gold_all"], models[k]["rm_all"], s=6, alpha=0.5, label=LABELS[k])
-        ax.set_xlabel("gold score")
-        ax.set_ylabel("reward model score")
-        ax.set_title(f"r = {res['reward_model']['eval_answers_gold_corr']:.2f}")
-        ax.legend(fontsize=7)
-        fig.tight_layout()
-        fig.savefig(d / "reward_vs_gold.png", dpi=100)
-
-    tk = [k for k in keys if m[k].get("heldout_loss") is not None]
-    if tk:
-        fig, axes = subplots(1, 3, figsize=(12, 3.4))
-        for ax, f, lab in ((axes[0], "heldout_loss", "held-out pretraining loss (lower: better)"),
-                           (axes[1], "cloze_acc", "cloze accuracy (higher: better)")):
-            vals = [m[k][f] if m[k][f] is not None else 0 for k in tk]
-            ax.bar([LABELS[k] for k in tk], vals, color="tab:orange")
-            ax.set_title(lab, fontsize=9)
-            ax.tick_params(axis="x", labelsize=7, rotation=20)
-        pts = res.get("ptx_tradeoff", [])
-        if len(pts) > 1:
-            ax = axes[2]
-            ax.plot([p["heldout_loss"] for p in pts], [p["win_rate"] for p in pts], "o-")
-            for p in pts:
-                ax.annotate(f"{p['gamma']:g}", (p["heldout_loss"], p["win_rate"]), fontsize=8)
-            ax.set_xlabel("held-out pretraining loss")
-            ax.set_ylabel("win rate against SFT")
-            ax.set_title("ptx_coef gamma: tax against preference", fontsize=9)
-        fig.suptitle("Alignment tax (paper 4.2)", fontsize=10)
-        fig.tight_layout()
-        fig.savefig(d / "alignment_tax.png", dpi=100)
-
-    if logs:
-        fig, axes = subplots(1, 3, figsize=(11, 3.2))
-        for n, log in logs.items():
-            it = [r["iteration"] for r in log]
-            for ax, f in zip(axes, ("rlhf/score", "rlhf/gold", "rlhf/kl"), strict=True):
-                ax.plot(it, [r[f] for r in log], label=n)
-                ax.set_title({"rlhf/score": "RM score", "rlhf/gold": "gold score",
-                              "rlhf/kl": "KL(pi || pi_SFT), nats"}[f], fontsize=9)
-                ax.set_xlabel("PPO iteration")
-        axes[0].legend(fontsize=6)
-        fig.suptitle("Over-optimisation: the RM score keeps rising, the gold score does not")
-        fig.tight_layout()
-        fig.savefig(d / "overoptimisation.png", dpi=100)
-
-        fig, ax = subplots(1, 1, figsize=(5, 3.8))
-        for n, log in logs.items():
-            ax.plot([r["rlhf/kl"] for r in log], [r["rlhf/gold"] for r in log], ".-", ms=3,
-                    label=f"{n} gold")
-            ax.plot([r["rlhf/kl"] for r in log], [r["rlhf/score"] for r in log], ":", alpha=0.6,
-                    label=f"{n} RM")
-        ax.set_xlabel("KL(pi || pi_SFT), nats")
-        ax.set_ylabel("score of the roll-outs")
-        ax.set_title("Reward against KL, per run (beta sweep)", fontsize=9)
-        ax.legend(fontsize=5)
-        fig.tight_layout()
-        fig.savefig(d / "kl_frontier.png", dpi=100)
-
-    fig, ax = subplots(1, 1, figsize=(8, 3.2))
-    feats = ["follows_instruction", "hallucination", "declines_harmful", "rude"]
-    w = 0.8 / len(keys)
-    for i, k in enumerate(keys):
-        ax.bar([j + i * w for j in range(len(feats))],
-               [m[k]["metadata"][f] or 0 for f in feats], w, label=LABELS[k])
-    ax.set_xticks([j + 0.4 - w / 2 for j in range(len(feats))], feats)
-    ax.set_ylabel("share of answers")
-    ax.set_title("Metadata (paper Fig. 4)")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(d / "metadata.png", dpi=100)
-
-
-def _f(x, fmt=".3f"):
-    return "n/a" if x is None else format(x, fmt)
-
-
-def markdown(res: dict) -> str:
-    """results.md: the tables of the findings, in the paper's order."""
-    m = res["models"]
-    L = [f"# Results: preset `{res['preset']}`", "",
-         f"{res['n_prompts']} held-out prompts, every model sampled at temperature "
-         f"{res['temperature']:g}, judged by held-out labelers ({len(res['judges'])} people).",
-         "", "## Models", "",
-         "| model | win rate vs SFT (95% CI) | gold | RM score | held-out loss | cloze acc |"
-         " words | ended |", "|---|---|---|---|---|---|---|---|"]
-    for k in MODELS:
-        if k in m:
-            x, w = m[k], m[k]["win_rate_vs_sft"]
-            rate = "50% (the reference)" if k == "sft" else \
-                f"{w['rate']:.1%} ({w['lo']:.1%} to {w['hi']:.1%})"
-            L.append(f"| {LABELS[k]} | {rate} | "
-                     f"{x['gold']:+.3f} | {_f(x.get('rm_score'), '+.3f')} | "
-                     f"{_f(x.get('heldout_loss'))} | {_f(x.get('cloze_acc'), '.1%')} | "
-                     f"{x['words']:.1f} | {x['ended']:.0%} |")
-    if "few_shot_examples" in m.get("base_few_shot", {}):
-        L += ["", f"The few-shot base model saw {m['base_few_shot']['few_shot_examples']:.1f} "
-              "solved examples per prompt on average: as many as fit before the answer's room."]
-    if res.get("reference"):
-        L += ["", "Reference points, judged the same way against the same SFT answers:", ""]
-        L += [f"- {REFERENCE[k]}: win rate {r['win_rate_vs_sft']['rate']:.1%} "
-              f"({r['win_rate_vs_sft']['lo']:.1%} to {r['win_rate_vs_sft']['hi']:.1%}), gold "
-              f"{r['gold']:+.3f}, RM score {_f(r.get('rm_score'), '+.3f')}"
-              for k, r in res["reference"].items()]
-    rm = res["reward_model"]
-    if rm:
-        L += ["", "## Reward model", "",
-              f"- held-out accuracy {_f(rm.get('acc'), '.1%')} vs labeler-labeler agreement "
-              f"{_f(rm.get('agreement'), '.1%')} on the same {rm.get('val_pairs', 'n/a')} pairs",
-              f"- on the evaluation answers: Pearson r with the gold score "
-              f"{rm['eval_answers_gold_corr']:.2f}; orders {rm['eval_answers_order_acc']:.1%} of "
-              f"same-prompt pairs as the gold score does"]
-    if res["overoptimisation"]:
-        L += ["", "## PPO runs: over-optimisation", "",
-              "Roll-out means over blocks of "
-              f"{max(r['window'] for r in res['overoptimisation'].values())} iterations "
-              "(fewer in short runs): start = the first block, end = the last.", "",
-              "| run | iterations | gold start / peak (iteration) / end | RM score start / end "
-              "| KL end |", "|---|---|---|---|---|"]
-        for n, r in res["overoptimisation"].items():
-            L.append(f"| {n} | {r['iterations']} | {r['gold_start']:+.3f} / {r['gold_peak']:+.3f}"
-                     f" ({r['peak_iteration']}) / {r['gold_end']:+.3f} | {r['score_start']:+.3f}"
-                     f" / {r['score_end']:+.3f} | {r['kl_end']:.2f} |")
-    if res["sweeps"].get("beta"):
-        L += ["", "## Sweep of kl_coef (beta)", "",
-              "| value | win rate vs SFT | gold | held-out loss | cloze acc |",
-              "|---|---|---|---|---|"]
-        L += [f"| {v} | {s['win_rate_vs_sft']:.1%} | {s['gold']:+.3f} | "
-              f"{_f(s.get('heldout_loss'))} | {_f(s.get('cloze_acc'), '.1%')} |"
-              for v, s in res["sweeps"]["beta"].items()]
-    if len(res.get("ptx_tradeoff", [])) > 1:  # PPO (gamma 0), PPO-ptx and the gamma sweep
-        L += ["", "## ptx_coef (gamma): alignment tax against preference", "",
-              "| gamma | model | win rate vs SFT | gold | held-out loss | cloze acc |",
-              "|---|---|---|---|---|---|"]
-        L += [f"| {p['gamma']:g} | {p['model']} | {p['win_rate']:.1%} | {p['gold']:+.3f} | "
-              f"{p['heldout_loss']:.3f} | {_f(p.get('cloze_acc'), '.1%')} |"
-              for p in res["ptx_tradeoff"]]
-    feats = ["follows_instruction", "hallucination", "declines_harmful", "rude", "appropriate"]
-    L += ["", "## Metadata (paper Fig. 4)", "", "| model | " + " | ".join(feats) + " |",
-          "|---" * (len(feats) + 1) + "|"]
-    for k in MODELS:
-        if k in m:
-            L.append(f"| {LABELS[k]} | " + " | ".join(_f(m[k]["metadata"][f], ".0%")
-                                                    for f in feats) + " |")
-    L += ["", "## Targets", "", "| finding | target | measured | met |", "|---|---|---|---|"]
-    for n, t in res["targets"].items():
-        v = t["measured"]
-        v = ", ".join(f"{a} {b:+.3f}" for a, b in v.items()) if isinstance(v, dict) else f"{v:.3f}"
-        L.append(f"| {n} | {t['target']} | {v} | {'yes' if t['met'] else '**no**'} |")
-    if res["stages"]:
-        L += ["", "## Wall time per stage (seconds)", "", "| stage | seconds |", "|---|---|"]
-        L += [f"| {k} | {v:.1f} |" for k, v in res["stages"].items()]
-        L.append(f"| total | {sum(res['stages'].values()):.1f} |")
-    L += ["", "## Side by side", ""]
-    for s in res["samples"]:
-        L += [f"**{s['category']}**: {s['prompt']!r}", ""]
-        L += [f"- {LABELS[k]} ({s[k]['gold']:+.2f}): {s[k]['response']!r}"
-              for k in MODELS if k in s]
-        L.append("")
-    L += ["Plots: " + ", ".join(f"`plots/{p}.png`" for p in (
-        "win_rates", "reward_vs_gold", "alignment_tax", "overoptimisation", "kl_frontier",
-        "metadata")), ""]
-    return "\n".join(L)
 
 
 def main(argv=None):

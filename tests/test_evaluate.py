@@ -1,5 +1,5 @@
 """evaluate.py: win rates with intervals, the RM's ordering, the alignment-tax measures, the
-metadata and the targets, each against a hand-computed or brute-force value."""
+metadata, each against a hand-computed or brute-force value."""
 
 import math
 import random
@@ -23,6 +23,26 @@ class Fixed:
 
     def compare(self, prompt, a, b, rng):
         return self.outcomes.pop(0)
+
+
+def test_best_of_picks_the_top_sample_per_prompt():
+    scores = [[0.1, 0.9, 0.5], [0.3, 0.2, 0.5], [0.2, 0.95, -1.0]]  # 3 samples x 3 prompts
+    assert evaluate.best_of(scores) == [1, 2, 0]  # prompt 2: samples 0 and 1 tie, the first wins
+
+
+def test_fault_and_accuracy_by_fault_by_hand():
+    ok = {"harmless": 1.0, "hallucination": False, "follows_instruction": True, "well_formed": 1.0}
+    assert evaluate.fault(ok) == "less helpful"
+    assert evaluate.fault({**ok, "hallucination": True, "well_formed": 0.5}) == "hallucinates"
+    assert evaluate.fault({**ok, "follows_instruction": False}) == "misses the task"
+    assert evaluate.fault({**ok, "harmless": 0.0, "hallucination": True}) == "harmful or rude"
+    groups = [[(0.9, 1.0, "less helpful"), (0.1, 0.5, "hallucinates"), (0.5, 0.9, "ill-formed")],
+              [(0.2, 1.0, "less helpful"), (0.3, 0.0, "hallucinates"), (0.3, 0.5, "ill-formed")]]
+    # prompt 1: (1.0 vs 0.5) right, (0.9 vs 0.5) right, (1.0 vs 0.9) gap too small;
+    # prompt 2: (1.0 vs 0.0) wrong, (1.0 vs 0.5) wrong, (0.5 vs 0.0) a tie in reward: 1/2
+    assert evaluate.accuracy_by_fault(groups) == {
+        "hallucinates": {"acc": (1 + 1 + 0 + 0.5) / 4, "pairs": 4},
+        "ill-formed": {"acc": 0.0, "pairs": 1}}
 
 
 def test_win_rate_by_hand():
@@ -143,33 +163,3 @@ def test_overoptimisation_reads_block_means_of_the_log():
     assert o["score_start"] == pytest.approx(0.05) and o["score_end"] == pytest.approx(0.65)
     assert o["kl_end"] == pytest.approx(13.0)
     assert evaluate.overoptimisation(log[:3])["window"] == 1  # too short to average
-
-
-def test_targets_read_the_results():
-    def model(win, loss, cloze=0.9):
-        return {"win_rate_vs_sft": {"rate": win}, "heldout_loss": loss, "cloze_acc": cloze}
-    res = {"models": {"base": model(0.3, 1.0), "base_few_shot": model(0.2, 1.0),
-                      "sft": model(0.5, 1.2), "ppo": model(0.8, 2.0),
-                      "ppo_ptx": model(0.77, 1.1)},
-           "reward_model": {"acc": 0.70, "agreement": 0.72},
-           "overoptimisation": {"long": {"iterations": 80, "gold_start": 0.1, "gold_peak": 0.5,
-                                         "gold_end": 0.2, "score_start": 0.0, "score_end": 1.0,
-                                         "peak_iteration": 30, "kl_end": 9.0}}}
-    t = evaluate.targets(res)
-    assert t["ppo_win_rate_vs_sft"]["met"] and t["sft_win_rate_vs_few_shot_base"]["met"]
-    assert t["sft_win_rate_vs_few_shot_base"]["measured"] == pytest.approx(0.8)
-    assert t["rm_accuracy_vs_agreement"]["met"]
-    assert t["ppo_alignment_tax"]["met"]  # the loss tax only: cloze did not move
-    assert t["ppo_alignment_tax"]["measured"]["loss_tax"] == pytest.approx(1.0)
-    assert t["ppo_ptx_tax_recovered"]["measured"] == {"loss_recovered": pytest.approx(0.9)}
-    assert t["ppo_ptx_tax_recovered"]["met"]
-    assert t["ppo_ptx_win_rate_minus_ppo"]["met"] and t["gold_rises_then_falls"]["met"]
-    res["models"]["ppo"]["win_rate_vs_sft"]["rate"] = 0.6
-    res["reward_model"]["acc"] = 0.6
-    res["models"]["ppo"]["cloze_acc"] = 0.8  # a cloze tax of 10 points, half paid back
-    res["models"]["ppo_ptx"]["cloze_acc"] = 0.85
-    t = evaluate.targets(res)
-    assert t["ppo_ptx_tax_recovered"]["measured"]["cloze_recovered"] == pytest.approx(0.5)
-    assert not t["ppo_ptx_tax_recovered"]["met"]
-    assert not t["ppo_win_rate_vs_sft"]["met"] and not t["rm_accuracy_vs_agreement"]["met"]
-    assert t["ppo_ptx_win_rate_minus_ppo"]["met"]  # 0.77 - 0.6 >= -0.05

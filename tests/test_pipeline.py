@@ -50,6 +50,9 @@ def test_tiny_end_to_end(tiny):
     assert 0 <= res["models"]["base_few_shot"]["few_shot_examples"] <= 3  # Config.few_shot
     ref = res["reference"]  # the world's own answers: full marks, and the judges' ceiling
     assert set(ref) == set(evaluate.REFERENCE) and ref["best"]["gold"] == 1.0
+    # the same 8 samples per prompt: picking by gold can only match or beat picking by the RM
+    assert ref["sft_best_of_n_gold"]["gold"] >= ref["sft_best_of_n_rm"]["gold"]
+    assert ref["sft_best_of_n_rm"]["label"] == "the best of 8 SFT samples by the reward model"
     assert ref["best"]["win_rate_vs_sft"]["rate"] > max(
         m["win_rate_vs_sft"]["rate"] for m in res["models"].values())
     assert {"acc", "agreement", "eval_answers_gold_corr"} <= set(res["reward_model"])

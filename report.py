@@ -1,0 +1,265 @@
+"""report.py: the paper's figures and tables, drawn from evaluate.py's measurements.
+
+Paper: Ouyang et al. 2022, section 4 "Results" (the seed explainer's section 3). evaluate.py
+measures; this file only presents what it measured, in the paper's order, and checks the
+targets the project set itself against the paper's findings:
+
+    Figure 1        plots/win_rates.png: win rate against SFT, per model, with 95% intervals
+    section 3.5     plots/reward_vs_gold.png: the RM's score of every evaluation answer
+    4.2, Fig. 28-29 plots/alignment_tax.png: held-out loss, cloze accuracy, the gamma trade-off
+    Gao et al. 2022 plots/overoptimisation.png, plots/kl_frontier.png: RM score, gold score and
+                    KL through each PPO run
+    Figure 4        plots/metadata.png: follows the instruction, hallucinates, declines, rude
+    all of them     results.md: the tables, the targets, each stage's wall time, side-by-side
+                    answers
+
+evaluate.evaluate calls `targets`, `plots` and `markdown` once it has measured; nothing here
+loads a model or samples. The input is evaluate's results dict (what results.json holds) and,
+for the scatter and the training curves, the per-answer scores and the PPO logs it passes
+beside it.
+"""
+
+from pathlib import Path
+
+LABELS = {"base": "base (zero-shot)", "base_few_shot": "base (few-shot)", "sft": "SFT",
+          "ppo": "PPO", "ppo_ptx": "PPO-ptx"}
+
+
+def targets(res: dict) -> dict:
+    """The findings' targets: {name: {"target", "measured", "met"}}, for the models present."""
+    m, t = res["models"], {}
+
+    def put(name, target, measured, ok):
+        t[name] = {"target": target, "measured": measured, "met": ok}
+    if "ppo" in m:
+        w = m["ppo"]["win_rate_vs_sft"]["rate"]
+        put("ppo_win_rate_vs_sft", ">= 0.75", w, w >= 0.75)
+    if "base_few_shot" in m:
+        w = 1 - m["base_few_shot"]["win_rate_vs_sft"]["rate"]  # ties count 1/2 both ways
+        put("sft_win_rate_vs_few_shot_base", ">= 0.70", w, w >= 0.70)
+    rm = res["reward_model"]
+    if "acc" in rm and "agreement" in rm:
+        put("rm_accuracy_vs_agreement", "within 0.03", rm["acc"] - rm["agreement"],
+            rm["agreement"] - rm["acc"] <= 0.03)
+    if all(k in m and m[k].get("heldout_loss") is not None for k in ("base", "ppo", "ppo_ptx")):
+        # the tax against the pretrained model, on each measure: loss up, cloze accuracy down
+        tax = {"loss": m["ppo"]["heldout_loss"] - m["base"]["heldout_loss"],
+               "cloze": (m["base"]["cloze_acc"] or 0) - (m["ppo"]["cloze_acc"] or 0)}
+        paid = {"loss": m["ppo"]["heldout_loss"] - m["ppo_ptx"]["heldout_loss"],
+                "cloze": (m["ppo_ptx"]["cloze_acc"] or 0) - (m["ppo"]["cloze_acc"] or 0)}
+        visible = [k for k, floor in (("loss", 0.05), ("cloze", 0.02)) if tax[k] > floor]
+        put("ppo_alignment_tax", "loss > +0.05 nats or cloze < -2 points against base",
+            {f"{k}_tax": v for k, v in tax.items()}, bool(visible))
+        rec = {f"{k}_recovered": paid[k] / tax[k] for k in visible}
+        put("ppo_ptx_tax_recovered", ">= 0.80 of each visible tax", rec or {"none_visible": 0.0},
+            bool(rec) and min(rec.values()) >= 0.80)
+        d = m["ppo_ptx"]["win_rate_vs_sft"]["rate"] - m["ppo"]["win_rate_vs_sft"]["rate"]
+        put("ppo_ptx_win_rate_minus_ppo", ">= -0.05", d, d >= -0.05)
+    runs = res["overoptimisation"]
+    if runs:
+        name = max(runs, key=lambda n: (runs[n]["iterations"], -runs[n]["gold_end"]))
+        r = runs[name]
+        ok = (r["gold_peak"] > r["gold_start"] + 0.02 and r["gold_end"] < r["gold_peak"] - 0.05
+              and r["score_end"] > r["score_start"])
+        put("gold_rises_then_falls", f"{name}: gold peaks, then falls while the RM score rises",
+            {k: r[k] for k in ("gold_start", "gold_peak", "gold_end", "score_start",
+                               "score_end")}, ok)
+    return t
+
+
+def plots(res: dict, out: Path, logs: dict, models: dict) -> None:
+    """plots/win_rates, reward_vs_gold, alignment_tax, overoptimisation, kl_frontier, metadata."""
+    from matplotlib.figure import Figure  # no pyplot: a notebook's backend stays as it was
+
+    def subplots(*grid, figsize):
+        fig = Figure(figsize=figsize)
+        return fig, fig.subplots(*grid)
+    d = out / "plots"
+    d.mkdir(exist_ok=True)
+    m = res["models"]
+    keys = [k for k in LABELS if k in m]
+
+    fig, ax = subplots(1, 1, figsize=(6, 3.5))
+    rates = [m[k]["win_rate_vs_sft"] for k in keys]
+    ax.bar([LABELS[k] for k in keys], [r["rate"] for r in rates], color="tab:blue",
+           yerr=[[r["rate"] - r["lo"] for r in rates], [r["hi"] - r["rate"] for r in rates]],
+           capsize=4)
+    ax.axhline(0.5, color="grey", lw=0.8, ls="--")
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("win rate against SFT")
+    ax.set_title("Held-out labelers, held-out prompts (paper Fig. 1)")
+    ax.tick_params(axis="x", labelsize=8)
+    fig.tight_layout()
+    fig.savefig(d / "win_rates.png", dpi=100)
+
+    if "rm_all" in models.get("sft", {}):
+        fig, ax = subplots(1, 1, figsize=(5, 4))
+        for k in keys:
+            ax.scatter(models[k]["gold_all"], models[k]["rm_all"], s=6, alpha=0.5, label=LABELS[k])
+        ax.set_xlabel("gold score")
+        ax.set_ylabel("reward model score")
+        ax.set_title(f"r = {res['reward_model']['eval_answers_gold_corr']:.2f}")
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        fig.savefig(d / "reward_vs_gold.png", dpi=100)
+
+    tk = [k for k in keys if m[k].get("heldout_loss") is not None]
+    if tk:
+        fig, axes = subplots(1, 3, figsize=(12, 3.4))
+        for ax, f, lab in ((axes[0], "heldout_loss", "held-out pretraining loss (lower: better)"),
+                           (axes[1], "cloze_acc", "cloze accuracy (higher: better)")):
+            vals = [m[k][f] if m[k][f] is not None else 0 for k in tk]
+            ax.bar([LABELS[k] for k in tk], vals, color="tab:orange")
+            ax.set_title(lab, fontsize=9)
+            ax.tick_params(axis="x", labelsize=7, rotation=20)
+        pts = res.get("ptx_tradeoff", [])
+        if len(pts) > 1:
+            ax = axes[2]
+            ax.plot([p["heldout_loss"] for p in pts], [p["win_rate"] for p in pts], "o-")
+            for p in pts:
+                ax.annotate(f"{p['gamma']:g}", (p["heldout_loss"], p["win_rate"]), fontsize=8)
+            ax.set_xlabel("held-out pretraining loss")
+            ax.set_ylabel("win rate against SFT")
+            ax.set_title("ptx_coef gamma: tax against preference", fontsize=9)
+        fig.suptitle("Alignment tax (paper 4.2)", fontsize=10)
+        fig.tight_layout()
+        fig.savefig(d / "alignment_tax.png", dpi=100)
+
+    if logs:
+        fig, axes = subplots(1, 3, figsize=(11, 3.2))
+        for n, log in logs.items():
+            it = [r["iteration"] for r in log]
+            for ax, f in zip(axes, ("rlhf/score", "rlhf/gold", "rlhf/kl"), strict=True):
+                ax.plot(it, [r[f] for r in log], label=n)
+                ax.set_title({"rlhf/score": "RM score", "rlhf/gold": "gold score",
+                              "rlhf/kl": "KL(pi || pi_SFT), nats"}[f], fontsize=9)
+                ax.set_xlabel("PPO iteration")
+        axes[0].legend(fontsize=6)
+        fig.suptitle("Over-optimisation: the RM score keeps rising, the gold score does not")
+        fig.tight_layout()
+        fig.savefig(d / "overoptimisation.png", dpi=100)
+
+        fig, ax = subplots(1, 1, figsize=(5, 3.8))
+        for n, log in logs.items():
+            ax.plot([r["rlhf/kl"] for r in log], [r["rlhf/gold"] for r in log], ".-", ms=3,
+                    label=f"{n} gold")
+            ax.plot([r["rlhf/kl"] for r in log], [r["rlhf/score"] for r in log], ":", alpha=0.6,
+                    label=f"{n} RM")
+        ax.set_xlabel("KL(pi || pi_SFT), nats")
+        ax.set_ylabel("score of the roll-outs")
+        ax.set_title("Reward against KL, per run (beta sweep)", fontsize=9)
+        ax.legend(fontsize=5)
+        fig.tight_layout()
+        fig.savefig(d / "kl_frontier.png", dpi=100)
+
+    fig, ax = subplots(1, 1, figsize=(8, 3.2))
+    feats = ["follows_instruction", "hallucination", "declines_harmful", "rude"]
+    w = 0.8 / len(keys)
+    for i, k in enumerate(keys):
+        ax.bar([j + i * w for j in range(len(feats))],
+               [m[k]["metadata"][f] or 0 for f in feats], w, label=LABELS[k])
+    ax.set_xticks([j + 0.4 - w / 2 for j in range(len(feats))], feats)
+    ax.set_ylabel("share of answers")
+    ax.set_title("Metadata (paper Fig. 4)")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(d / "metadata.png", dpi=100)
+
+
+def fmt(x, spec=".3f") -> str:
+    """x formatted, or "n/a" for a figure that was not measured."""
+    return "n/a" if x is None else format(x, spec)
+
+
+def markdown(res: dict) -> str:
+    """results.md: the tables of the findings, in the paper's order."""
+    m = res["models"]
+    L = [f"# Results: preset `{res['preset']}`", "",
+         f"{res['n_prompts']} held-out prompts, every model sampled at temperature "
+         f"{res['temperature']:g}, judged by held-out labelers ({len(res['judges'])} people).",
+         "", "## Models", "",
+         "| model | win rate vs SFT (95% CI) | gold | RM score | held-out loss | cloze acc |"
+         " words | ended |", "|---|---|---|---|---|---|---|---|"]
+    for k in LABELS:
+        if k in m:
+            x, w = m[k], m[k]["win_rate_vs_sft"]
+            rate = "50% (the reference)" if k == "sft" else \
+                f"{w['rate']:.1%} ({w['lo']:.1%} to {w['hi']:.1%})"
+            L.append(f"| {LABELS[k]} | {rate} | "
+                     f"{x['gold']:+.3f} | {fmt(x.get('rm_score'), '+.3f')} | "
+                     f"{fmt(x.get('heldout_loss'))} | {fmt(x.get('cloze_acc'), '.1%')} | "
+                     f"{x['words']:.1f} | {x['ended']:.0%} |")
+    if "few_shot_examples" in m.get("base_few_shot", {}):
+        L += ["", f"The few-shot base model saw {m['base_few_shot']['few_shot_examples']:.1f} "
+              "solved examples per prompt on average: as many as fit before the answer's room."]
+    if res.get("reference"):
+        L += ["", "Reference points, judged the same way against the same SFT answers:", ""]
+        L += [f"- {r['label']}: win rate {r['win_rate_vs_sft']['rate']:.1%} "
+              f"({r['win_rate_vs_sft']['lo']:.1%} to {r['win_rate_vs_sft']['hi']:.1%}), gold "
+              f"{r['gold']:+.3f}, RM score {fmt(r.get('rm_score'), '+.3f')}"
+              for k, r in res["reference"].items()]
+    rm = res["reward_model"]
+    if rm:
+        L += ["", "## Reward model", "",
+              f"- held-out accuracy {fmt(rm.get('acc'), '.1%')} vs labeler-labeler agreement "
+              f"{fmt(rm.get('agreement'), '.1%')} on the same {rm.get('val_pairs', 'n/a')} pairs",
+              f"- on the evaluation answers: Pearson r with the gold score "
+              f"{rm['eval_answers_gold_corr']:.2f}; orders {rm['eval_answers_order_acc']:.1%} of "
+              f"same-prompt pairs as the gold score does"]
+    if rm.get("by_fault"):  # on the SFT samples behind the best-of-n reference points
+        L += ["", "What the RM can tell apart: pairs of SFT samples to the same prompt whose gold "
+              "scores differ by more than 0.25, by what is wrong with the worse one:", "",
+              "| the worse answer | pairs | RM orders them as the gold score does |",
+              "|---|---|---|"]
+        L += [f"| {f} | {x['pairs']} | {x['acc']:.1%} |" for f, x in rm["by_fault"].items()]
+    if res["overoptimisation"]:
+        L += ["", "## PPO runs: over-optimisation", "",
+              "Roll-out means over blocks of "
+              f"{max(r['window'] for r in res['overoptimisation'].values())} iterations "
+              "(fewer in short runs): start = the first block, end = the last.", "",
+              "| run | iterations | gold start / peak (iteration) / end | RM score start / end "
+              "| KL end |", "|---|---|---|---|---|"]
+        for n, r in res["overoptimisation"].items():
+            L.append(f"| {n} | {r['iterations']} | {r['gold_start']:+.3f} / {r['gold_peak']:+.3f}"
+                     f" ({r['peak_iteration']}) / {r['gold_end']:+.3f} | {r['score_start']:+.3f}"
+                     f" / {r['score_end']:+.3f} | {r['kl_end']:.2f} |")
+    if res["sweeps"].get("beta"):
+        L += ["", "## Sweep of kl_coef (beta)", "",
+              "| value | win rate vs SFT | gold | held-out loss | cloze acc |",
+              "|---|---|---|---|---|"]
+        L += [f"| {v} | {s['win_rate_vs_sft']:.1%} | {s['gold']:+.3f} | "
+              f"{fmt(s.get('heldout_loss'))} | {fmt(s.get('cloze_acc'), '.1%')} |"
+              for v, s in res["sweeps"]["beta"].items()]
+    if len(res.get("ptx_tradeoff", [])) > 1:  # PPO (gamma 0), PPO-ptx and the gamma sweep
+        L += ["", "## ptx_coef (gamma): alignment tax against preference", "",
+              "| gamma | model | win rate vs SFT | gold | held-out loss | cloze acc |",
+              "|---|---|---|---|---|---|"]
+        L += [f"| {p['gamma']:g} | {p['model']} | {p['win_rate']:.1%} | {p['gold']:+.3f} | "
+              f"{p['heldout_loss']:.3f} | {fmt(p.get('cloze_acc'), '.1%')} |"
+              for p in res["ptx_tradeoff"]]
+    feats = ["follows_instruction", "hallucination", "declines_harmful", "rude", "appropriate"]
+    L += ["", "## Metadata (paper Fig. 4)", "", "| model | " + " | ".join(feats) + " |",
+          "|---" * (len(feats) + 1) + "|"]
+    for k in LABELS:
+        if k in m:
+            L.append(f"| {LABELS[k]} | " + " | ".join(fmt(m[k]["metadata"][f], ".0%")
+                                                    for f in feats) + " |")
+    L += ["", "## Targets", "", "| finding | target | measured | met |", "|---|---|---|---|"]
+    for n, t in res["targets"].items():
+        v = t["measured"]
+        v = ", ".join(f"{a} {b:+.3f}" for a, b in v.items()) if isinstance(v, dict) else f"{v:.3f}"
+        L.append(f"| {n} | {t['target']} | {v} | {'yes' if t['met'] else '**no**'} |")
+    if res["stages"]:
+        L += ["", "## Wall time per stage (seconds)", "", "| stage | seconds |", "|---|---|"]
+        L += [f"| {k} | {v:.1f} |" for k, v in res["stages"].items()]
+        L.append(f"| total | {sum(res['stages'].values()):.1f} |")
+    L += ["", "## Side by side", ""]
+    for s in res["samples"]:
+        L += [f"**{s['category']}**: {s['prompt']!r}", ""]
+        L += [f"- {LABELS[k]} ({s[k]['gold']:+.2f}): {s[k]['response']!r}"
+              for k in LABELS if k in s]
+        L.append("")
+    L += ["Plots: " + ", ".join(f"`plots/{p}.png`" for p in (
+        "win_rates", "reward_vs_gold", "alignment_tax", "overoptimisation", "kl_frontier",
+        "metadata")), ""]
+    return "\n".join(L)
