@@ -13,10 +13,12 @@ targets the project set itself against the paper's findings:
     all of them     results.md: the tables, the targets, each stage's wall time, side-by-side
                     answers
 
-evaluate.evaluate calls `targets`, `plots` and `markdown` once it has measured; nothing here
-loads a model or samples. The input is evaluate's results dict (what results.json holds) and,
-for the scatter and the training curves, the per-answer scores and the PPO logs it passes
-beside it.
+evaluate.evaluate (`python evaluate.py --out DIR`) calls `targets`, `plots` and `markdown` once
+it has measured; nothing here loads a model or samples. The input is evaluate's results dict
+(what results.json holds) and, for the scatter and the training curves, the per-answer scores
+and the PPO logs it passes beside it.
+
+Deviations from the paper: none of its own; the measures' deviations are evaluate.py's.
 """
 
 from pathlib import Path
@@ -197,7 +199,7 @@ def markdown(res: dict) -> str:
         L += [f"- {r['label']}: win rate {r['win_rate_vs_sft']['rate']:.1%} "
               f"({r['win_rate_vs_sft']['lo']:.1%} to {r['win_rate_vs_sft']['hi']:.1%}), gold "
               f"{r['gold']:+.3f}, RM score {fmt(r.get('rm_score'), '+.3f')}"
-              for k, r in res["reference"].items()]
+              for r in res["reference"].values()]
     rm = res["reward_model"]
     if rm:
         L += ["", "## Reward model", "",
@@ -206,12 +208,14 @@ def markdown(res: dict) -> str:
               f"- on the evaluation answers: Pearson r with the gold score "
               f"{rm['eval_answers_gold_corr']:.2f}; orders {rm['eval_answers_order_acc']:.1%} of "
               f"same-prompt pairs as the gold score does"]
-    if rm.get("by_fault"):  # on the SFT samples behind the best-of-n reference points
-        L += ["", "What the RM can tell apart: pairs of SFT samples to the same prompt whose gold "
-              "scores differ by more than 0.25, by what is wrong with the worse one:", "",
+    bf = rm.get("by_fault")
+    if bf and bf["faults"]:  # on the SFT samples behind the best-of-n reference points
+        L += ["", f"What the RM can tell apart: pairs of answers to one prompt, among its "
+              f"{bf['samples']} SFT samples of the best-of-n rows above, whose gold scores "
+              f"differ by more than {bf['gap']:g}, by what is wrong with the worse one:", "",
               "| the worse answer | pairs | RM orders them as the gold score does |",
               "|---|---|---|"]
-        L += [f"| {f} | {x['pairs']} | {x['acc']:.1%} |" for f, x in rm["by_fault"].items()]
+        L += [f"| {f} | {x['pairs']} | {x['acc']:.1%} |" for f, x in bf["faults"].items()]
     if res["overoptimisation"]:
         L += ["", "## PPO runs: over-optimisation", "",
               "Roll-out means over blocks of "

@@ -1,5 +1,5 @@
-"""evaluate.py: win rates with intervals, the RM's ordering, the alignment-tax measures, the
-metadata, each against a hand-computed or brute-force value."""
+"""evaluate.py: win rates with intervals, best-of-n, the RM's ordering (by fault too), the
+alignment-tax measures, the metadata, each against a hand-computed or brute-force value."""
 
 import math
 import random
@@ -27,7 +27,7 @@ class Fixed:
 
 def test_best_of_picks_the_top_sample_per_prompt():
     scores = [[0.1, 0.9, 0.5], [0.3, 0.2, 0.5], [0.2, 0.95, -1.0]]  # 3 samples x 3 prompts
-    assert evaluate.best_of(scores) == [1, 2, 0]  # prompt 2: samples 0 and 1 tie, the first wins
+    assert evaluate.best_of(scores) == [1, 2, 0]  # 3rd prompt: samples 0 and 1 tie, the first wins
 
 
 def test_fault_and_accuracy_by_fault_by_hand():
@@ -36,11 +36,14 @@ def test_fault_and_accuracy_by_fault_by_hand():
     assert evaluate.fault({**ok, "hallucination": True, "well_formed": 0.5}) == "hallucinates"
     assert evaluate.fault({**ok, "follows_instruction": False}) == "misses the task"
     assert evaluate.fault({**ok, "harmless": 0.0, "hallucination": True}) == "harmful or rude"
+    assert evaluate.fault({**ok, "well_formed": 0.75}) == "ill-formed"
+    # a prompt from outside the world: the gold score cannot say whether the task was done
+    assert evaluate.fault({**ok, "follows_instruction": None}) == "less helpful"
     groups = [[(0.9, 1.0, "less helpful"), (0.1, 0.5, "hallucinates"), (0.5, 0.9, "ill-formed")],
               [(0.2, 1.0, "less helpful"), (0.3, 0.0, "hallucinates"), (0.3, 0.5, "ill-formed")]]
     # prompt 1: (1.0 vs 0.5) right, (0.9 vs 0.5) right, (1.0 vs 0.9) gap too small;
     # prompt 2: (1.0 vs 0.0) wrong, (1.0 vs 0.5) wrong, (0.5 vs 0.0) a tie in reward: 1/2
-    assert evaluate.accuracy_by_fault(groups) == {
+    assert evaluate.accuracy_by_fault(groups, 0.25) == {
         "hallucinates": {"acc": (1 + 1 + 0 + 0.5) / 4, "pairs": 4},
         "ill-formed": {"acc": 0.0, "pairs": 1}}
 

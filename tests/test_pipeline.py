@@ -53,6 +53,8 @@ def test_tiny_end_to_end(tiny):
     # the same 8 samples per prompt: picking by gold can only match or beat picking by the RM
     assert ref["sft_best_of_n_gold"]["gold"] >= ref["sft_best_of_n_rm"]["gold"]
     assert ref["sft_best_of_n_rm"]["label"] == "the best of 8 SFT samples by the reward model"
+    assert ref["sft_best_of_n_rm"]["win_rate_vs_sft"]["ties"] < res["n_prompts"]  # own samples
+    assert res["reward_model"]["by_fault"]["samples"] == 8
     assert ref["best"]["win_rate_vs_sft"]["rate"] > max(
         m["win_rate_vs_sft"]["rate"] for m in res["models"].values())
     assert {"acc", "agreement", "eval_answers_gold_corr"} <= set(res["reward_model"])

@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+import evaluate
 import report
 
 
@@ -52,12 +53,15 @@ def _results():
            for i, g in enumerate([0.1, 0.3, 0.2, 0.0])]
     res = {"preset": "tiny", "n_prompts": 4, "temperature": 1.0, "judges": ["a", "b"],
            "models": models,
-           "reference": {"best": {"label": "the world's own answers", "gold": 1.0,
-                                  "rm_score": 0.4, "win_rate_vs_sft": models["ppo"]
-                                  ["win_rate_vs_sft"]}},
+           "reference": {k: {"label": label, "gold": 1.0, "rm_score": 0.4,
+                             "win_rate_vs_sft": models["ppo"]["win_rate_vs_sft"]}
+                         for k, label in (("sft_greedy", "SFT answering greedily"),
+                                          ("best", "the world's own answers"))},
            "reward_model": {"acc": 0.6, "agreement": 0.7, "val_pairs": 10,
                             "eval_answers_gold_corr": 0.5, "eval_answers_order_acc": 0.75,
-                            "by_fault": {"hallucinates": {"acc": 0.5, "pairs": 6}}},
+                            "by_fault": {"samples": 8, "gap": 0.25, "faults": {
+                                "hallucinates": {"acc": 0.5, "pairs": 6},
+                                "ill-formed": {"acc": 0.9, "pairs": 10}}}},
            "overoptimisation": {"ppo": {"iterations": 4, "window": 1, "gold_start": 0.1,
                                         "gold_peak": 0.3, "peak_iteration": 2, "gold_end": 0.0,
                                         "score_start": 0.0, "score_end": 0.3, "kl_end": 1.5}},
@@ -81,9 +85,17 @@ def test_markdown_tables_hold_the_figures():
     md = report.markdown(res)
     assert "| PPO | 60.0% (55.0% to 65.0%) | +0.300 | +0.150 | 1.500 | 80.0% | 10.0 | 100% |" in md
     assert "| SFT | 50% (the reference) |" in md
-    assert "- the world's own answers: win rate 60.0% (55.0% to 65.0%), gold +1.000" in md
+    assert "- SFT answering greedily: win rate 60.0% (55.0% to 65.0%), gold +1.000, RM score " \
+        "+0.400\n- the world's own answers: win rate" in md
+    table = md.split("## Models\n\n")[1].split("\n\n")[0].splitlines()[2:]  # the rows
+    assert [row.split(" | ")[0] for row in table] == [
+        "| base (zero-shot)", "| SFT", "| PPO", "| PPO-ptx"]  # MODELS' order
+    res["reward_model"]["by_fault"] = {"samples": 8, "gap": 0.25, "faults": {}}  # no RM pairs
+    assert "What the RM can tell apart" not in report.markdown(res)
     assert "held-out accuracy 60.0% vs labeler-labeler agreement 70.0% on the same 10 pairs" in md
-    assert "| hallucinates | 6 | 50.0% |" in md
+    assert "among its 8 SFT samples of the best-of-n rows above, whose gold scores differ by " \
+        "more than 0.25" in md
+    assert "| hallucinates | 6 | 50.0% |\n| ill-formed | 10 | 90.0% |" in md
     assert "| ppo | 4 | +0.100 / +0.300 (2) / +0.000 | +0.000 / +0.300 | 1.50 |" in md
     assert "| 1 | ppo_ptx | 62.0% | +0.300 | 1.100 | 90.0% |" in md
     assert "| rm_accuracy_vs_agreement | within 0.03 | -0.100 | **no** |" in md
@@ -100,4 +112,8 @@ def test_plots_writes_every_figure(tmp_path):
     assert {p.stem for p in (tmp_path / "plots").iterdir()} == names
     for n in names:
         assert (tmp_path / "plots" / f"{n}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_labels_name_every_model_in_order():
+    assert tuple(report.LABELS) == evaluate.MODELS  # report presents what evaluate measures
     assert report.fmt(None) == "n/a" and report.fmt(0.5, ".0%") == "50%"
