@@ -385,7 +385,8 @@ def main(argv: list[str] | None = None) -> dict | None:
                    help=f"convert a public dataset instead ({', '.join(CONVERTERS)})")
     helps = _field_help()
     for f in dataclasses.fields(Config):
-        p.add_argument(f"--{f.name}", type=type(f.default), help=helps.get(f.name))
+        h = f"{helps.get(f.name, '')} (cpu preset: {f.default})".replace("%", "%%")  # argparse
+        p.add_argument(f"--{f.name}", type=type(f.default), help=h)
     args = p.parse_args(argv)
     if args.convert:
         fmt, src, dst = args.convert
