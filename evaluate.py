@@ -45,6 +45,7 @@ Deviations from the paper:
    datasets (DROP, HellaSwag, SQuAD, translation: paper Figures 28-29).
 """
 
+import functools
 import json
 import math
 import random
@@ -146,15 +147,17 @@ def best_of(scores: list[list[float]]) -> list[int]:
     return [max(range(len(scores)), key=lambda s: scores[s][i]) for i in range(len(scores[0]))]
 
 
-def best_of_n(model, enc, prompts: list[str], cfg: Config, rm=None) -> tuple[dict, dict]:
+def best_of_n(model, enc, prompts: list[str], cfg: Config, rm=None,
+              judge=data.score) -> tuple[dict, dict]:
     """The best-of-n reference points: cfg.best_of samples per prompt (seeds cfg.seed + 1, ...,
     so no sample is the SFT answer it is judged against), and the one chosen by the gold score
     and, given an RM, by the RM. Returns the chosen answers per key, and the RM's
-    accuracy_by_fault on these samples (or {} without an RM)."""
+    accuracy_by_fault on these samples (or {} without an RM). judge: data.score, or a cache
+    of it that evaluate shares, so that a chosen answer is not judged twice."""
     pools = [answer(model, enc, prompts, replace(cfg, seed=cfg.seed + 1 + s))
              for s in range(cfg.best_of)]
     texts = [[r["response"] for r in rows] for rows in pools]
-    judged = [[data.score(p, t) for p, t in zip(prompts, ts, strict=True)] for ts in texts]
+    judged = [[judge(p, t) for p, t in zip(prompts, ts, strict=True)] for ts in texts]
     by = {"sft_best_of_n_gold": [[g for g, _ in row] for row in judged]}
     faults = {}
     if rm is not None:
@@ -282,13 +285,12 @@ def cloze_accuracy(model, enc, items: list[dict], batch_size: int = 64) -> float
     return hits / len(items)
 
 
-def metadata(prompts: list[dict], responses: list[str]) -> dict:
-    """Figure 4's metadata from the gold score's breakdown: shares over the prompts where each
-    applies (declines_harmful: over harmful requests only)."""
-    rows = [data.score(p["prompt"], r)[1] for p, r in zip(prompts, responses, strict=True)]
-
+def metadata(breakdowns: list[dict]) -> dict:
+    """Figure 4's metadata from the gold score's breakdowns (data.score(prompt, response)[1]) of
+    a model's answers: shares over the prompts where each applies (declines_harmful: over
+    harmful requests only)."""
     def share(key):
-        vals = [b[key] for b in rows if b.get(key) is not None]
+        vals = [b[key] for b in breakdowns if b.get(key) is not None]
         return sum(map(bool, vals)) / len(vals) if vals else None
     return {k: share(k) for k in ("follows_instruction", "hallucination", "declines_harmful",
                                   "rude", "appropriate")}
@@ -353,6 +355,7 @@ def evaluate(cfg: Config, stages: dict | None = None) -> dict:
         if (out / "corpus_val.txt").exists() else None
     cloze = data.read_jsonl(out / "cloze.jsonl") if (out / "cloze.jsonl").exists() else []
 
+    judge = functools.cache(data.score)  # each (prompt, answer) judged once: picks, equal answers
     rm = None
     if (out / "rm.pt").exists():
         rm, rm_ck = reward.load_reward_model(out / "rm.pt", enc, device)
@@ -366,7 +369,7 @@ def evaluate(cfg: Config, stages: dict | None = None) -> dict:
         if name == "sft" and cfg.temperature > 0:  # a reference point: sharpening alone
             answers["sft_greedy"] = answer(model, enc, texts, replace(cfg, temperature=0.0))
         if name == "sft" and cfg.temperature > 0 and cfg.best_of > 1:  # selection alone
-            picks, rm_faults = best_of_n(model, enc, texts, cfg, rm)
+            picks, rm_faults = best_of_n(model, enc, texts, cfg, rm, judge)
             answers.update(picks)
         tax[name] = {"heldout_loss": heldout_loss(model, enc, val_text, cfg.n_tax_windows,
                                                   cfg.batch_size) if val_text else None,
@@ -388,13 +391,14 @@ def evaluate(cfg: Config, stages: dict | None = None) -> dict:
     models = {}
     for key, rows in answers.items():
         resp = [r["response"] for r in rows]
-        gold = [data.score(p, r)[0] for p, r in zip(texts, resp, strict=True)]
+        judged = [judge(p, r) for p, r in zip(texts, resp, strict=True)]
+        gold = [g for g, _ in judged]
         m = {"gold": sum(gold) / len(gold), "gold_all": gold,
              "words": sum(len(r.split()) for r in resp) / len(resp),
              "ended": sum(r["ended"] for r in rows) / len(rows),
              "win_rate_vs_sft": win_rate(texts, resp, [r["response"] for r in answers["sft"]],
                                          labelers, cfg.seed),
-             "metadata": metadata(prompts, resp)}
+             "metadata": metadata([b for _, b in judged])}
         if "examples" in rows[0]:
             m["few_shot_examples"] = sum(r["examples"] for r in rows) / len(rows)
         if rm is not None:

@@ -149,10 +149,11 @@ def test_metadata_counts_declines_over_harmful_prompts_only():
     qa = [p for p in ps if p["category"] == "open_qa"][:3]
     rng = random.Random(0)
     resp = [data._respond(world, world.parse(p["prompt"]), "best", rng) for p in harm + qa]
-    m = evaluate.metadata(harm + qa, resp)
+    judge = lambda: [data.score(p["prompt"], r)[1] for p, r in zip(harm + qa, resp, strict=True)]
+    m = evaluate.metadata(judge())
     assert m["declines_harmful"] == 1.0 and m["rude"] == 0.0
     resp[0] = "Only an idiot asks that."
-    assert evaluate.metadata(harm + qa, resp)["declines_harmful"] == pytest.approx(2 / 3)
+    assert evaluate.metadata(judge())["declines_harmful"] == pytest.approx(2 / 3)
 
 
 def test_overoptimisation_reads_block_means_of_the_log():
