@@ -29,9 +29,11 @@ from dataclasses import asdict, dataclass
 
 import torch
 
+import environment as env
 import gpt
 import ppo
 import reward
+import stage
 
 
 @dataclass
@@ -47,7 +49,7 @@ class Config:
     n_prompts: int = 64  # roll-out batch
     prompt_len: int = 16
     new_tokens: int = 48
-    matmul_precision: str = "highest"  # "medium": faster oneDNN fp32 matmuls (see DESIGN.md 7)
+    matmul_precision: str = "highest"  # "medium": faster oneDNN fp32 matmuls (README: speed)
     out: str = "bench.json"
     only: str = ""  # internal: the one workload a memory-measuring subprocess runs
     weights: str = ""  # internal: the directory that subprocess loads the weights from
@@ -123,11 +125,11 @@ def ppo_iteration(c: Config, policy, rounds: int) -> dict:
     policy = copy.deepcopy(policy).eval()
     ref = copy.deepcopy(policy).requires_grad_(False)
     rm = reward.RewardModel(copy.deepcopy(policy)).eval().requires_grad_(False)
-    value = ppo.make_value_model("rm", rm, policy)
+    value = env.make_value_model("rm", rm, policy)
     pc = ppo.Config(batch_size=c.n_prompts, minibatch_size=16, max_new_tokens=c.new_tokens)
-    opts = [gpt.make_optimizer(m, pc.lr, 0.0) for m in (policy, value)]
+    opts = [stage.make_optimizer(m, pc.lr, 0.0) for m in (policy, value)]
     eot = c.vocab_size - 1  # no early stop (a random model seldom samples it)
-    reward_fn = ppo.rm_reward(rm, eot, pc.no_eot_penalty)
+    reward_fn = env.rm_reward(rm, eot, pc.no_eot_penalty)
     prompts = torch.randint(0, c.vocab_size - 1, (c.n_prompts, c.prompt_len)).tolist()
     g, times = torch.Generator().manual_seed(0), {"rollout": [], "score": [], "update": []}
     for r in range(rounds + 1):  # the first round warms up
@@ -161,7 +163,7 @@ def run_only(c: Config) -> None:
     if name.endswith("train"):
         x = torch.randint(0, c.vocab_size, (c.batch_size, c.block_size + 1))
         x = x[:, :-1] if name.startswith("hf") else x
-        train_steps(model.train(), gpt.make_optimizer(model, 1e-4, 0.1), x, 3,
+        train_steps(model.train(), stage.make_optimizer(model, 1e-4, 0.1), x, 3,
                     name.startswith("hf"))
     else:
         prompts = torch.randint(0, c.vocab_size, (c.n_prompts, c.prompt_len))
@@ -188,8 +190,8 @@ def bench(c: Config) -> dict:
     # 1. training, interleaved: ours, HF, ours, HF, ...
     x = torch.randint(0, c.vocab_size, (c.batch_size, c.block_size + 1))
     xs = {"ours": x, "hf": x[:, :-1]}  # both forward block_size tokens a row
-    runs = {"ours": (ours.train(), gpt.make_optimizer(ours, 1e-4, 0.1)),
-            "hf": (hf.train(), gpt.make_optimizer(hf, 1e-4, 0.1))}
+    runs = {"ours": (ours.train(), stage.make_optimizer(ours, 1e-4, 0.1)),
+            "hf": (hf.train(), stage.make_optimizer(hf, 1e-4, 0.1))}
     tps = {k: [] for k in runs}
     for k, (m, o) in runs.items():  # warm-up
         train_steps(m, o, xs[k], 2, k == "hf")
@@ -247,7 +249,7 @@ def table(r: dict) -> str:
 
 
 def main(argv=None):
-    c = gpt.config_from_args(Config, argv)
+    c = stage.config_from_args(Config, argv)
     if c.only:
         return run_only(c)
     r = bench(c)

@@ -2,7 +2,7 @@
 
 Type an instruction; SFT, PPO and PPO-ptx answer it in the prompt template (data.TEMPLATE),
 each answer shown with the reward model's score and, for prompts about the default world, the
-gold score and the flags of its breakdown (gold.py: what the simulated labelers judge). It is
+gold score and the flags of its breakdown (world/gold.py: what the simulated labelers judge). It is
 the paper's comparison of Figure 1 for one prompt at a time: does RLHF change what the model says?
 
     python chat.py --out runs/cpu                        # interactive; an empty line quits
@@ -16,11 +16,11 @@ from pathlib import Path
 
 import torch
 
-import data
 import evaluate
-import gpt
 import reward
+import stage
 import tokenizer as tok
+import world
 
 
 def load(out: Path, names: list[str], device: str = "cpu"):
@@ -35,8 +35,8 @@ def load(out: Path, names: list[str], device: str = "cpu"):
             print(f"({path} not found, skipped; it is made by: "
                   f"{evaluate.MAKE.get(n, evaluate.MAKE['ppo']).format(out=out)})")
             continue
-        models[n], ck = gpt.load_model(path, device=device)
-        enc = enc or gpt.load_encoding(out, ck["tokenizer"])  # the first names the run's
+        models[n], ck = stage.load_model(path, device=device)
+        enc = enc or stage.load_encoding(out, ck["tokenizer"])  # the first names the run's
         if ck["tokenizer"] != tok.tokenizer_id(enc):
             raise SystemExit(f"{path} uses tokenizer {ck['tokenizer']}, the run's others "
                              f"{tok.tokenizer_id(enc)}: two runs are mixed in {out}/")
@@ -54,7 +54,7 @@ def reply(models: dict, enc, rm, prompt: str, temperature: float = 0.0,
         cfg = evaluate.Config(temperature=temperature, max_new_tokens=max_new_tokens, seed=seed)
         style = "zero_shot" if name == "base" else "template"
         for a in evaluate.answer(model, enc, [prompt] * samples, cfg, style):
-            g, b = data.score(prompt, a["response"])
+            g, b = world.score(prompt, a["response"])
             notes = [k for k in ("hallucination", "rude", "loop") if b.get(k)]
             if b.get("declines_harmful") is not None:
                 notes.append("declines" if b["declines_harmful"] else "complies with harm")
@@ -88,7 +88,7 @@ def main(argv=None):
     a = ap.parse_args(argv)
     torch.manual_seed(a.seed)
     models, enc, rm = load(Path(a.out), [n for n in a.models.split(",") if n],
-                           gpt.pick_device())
+                           stage.pick_device())
     ask = dict(temperature=a.temperature, max_new_tokens=a.max_new_tokens, samples=a.samples,
                seed=a.seed)
     if a.prompt:

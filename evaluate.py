@@ -1,16 +1,16 @@
 """evaluate.py: the paper's evaluations in miniature (section 4, Figures 1 and 4, App. F).
 
-Paper: Ouyang et al. 2022, section 4 "Results" (the seed explainer's section 3). Every model of
-a run directory answers the same held-out prompts (eval_prompts.jsonl: held-out entities and
-phrasings, the paper's held-out customers), and held-out simulated labelers (data.py: people
-who never ranked a training sample) judge them:
+Paper: Ouyang et al. 2022, section 4 "Results". Every model of a run directory answers the
+same held-out prompts (eval_prompts.jsonl: held-out entities and phrasings, the paper's
+held-out customers), and held-out simulated labelers (world/labelers.py: people who never
+ranked a training sample) judge them:
 
  1. Win rate against SFT (Figure 1): how often a labeler prefers a model's answer to the SFT
     model's answer to the same prompt; identical answers are ties and count one half. The
     base model answers zero-shot (the instruction template it never saw) and few-shot (solved
     Q/A examples before the question: the paper's "GPT-3 prompted"). Two reference points
     put the rates in scale: SFT answering greedily (what sharpening alone is worth) and the
-    world's own answers (data.best_response, full gold marks: the judges' ceiling). Two more
+    world's own answers (world.best_response, full gold marks: the judges' ceiling). Two more
     ask where PPO's gain is capped: of n SFT samples per prompt, the one the RM scores highest
     (all the RM can select without moving the policy: best-of-n, as Gao et al. 2022 compare
     with RL) and the one the gold score does (what the samples hold).
@@ -23,7 +23,7 @@ who never ranked a training sample) judge them:
  4. Over-optimisation (Gao et al. 2022): RM score, gold score and KL(pi || pi_SFT) through each
     PPO run (its log), and the reward-KL frontier over the runs of a kl_coef sweep.
  5. Metadata (Figure 4): follows the instruction, hallucinates, declines harmful requests,
-    rude language; from the gold score's breakdown (gold.py).
+    rude language; from the gold score's breakdown (world/gold.py).
  6. Side-by-side answers to the same prompts.
 
 This file measures; report.py draws the figures and writes the tables (results.md) from what
@@ -60,7 +60,9 @@ import data
 import gpt
 import report
 import reward
+import stage
 import tokenizer as tok
+import world
 
 MODELS = ("base", "base_few_shot", "sft", "ppo", "ppo_ptx")
 REFERENCE = {"sft_greedy": "SFT answering greedily (temperature 0)",
@@ -76,7 +78,7 @@ SWEEP = re.compile(r"sweep_(beta|ptx)_([0-9.e-]+)$")
 @dataclass
 class Config:
     out: str = "runs/cpu"  # run directory: *.pt, eval_prompts.jsonl -> results.*, plots/
-    preset: str = "cpu"  # data.PRESETS entry whose held-out labelers judge
+    preset: str = "cpu"  # world.PRESETS entry whose held-out labelers judge
     n_prompts: int = 0  # held-out prompts to answer; 0 = all of eval_prompts.jsonl
     temperature: float = 1.0  # sampling temperature of every model (deviation 2)
     max_new_tokens: int = 64  # answer length cap
@@ -116,7 +118,7 @@ def answer(model, enc, prompts: list[str], cfg: Config, style: str = "template")
     dev = model.lm_head.weight.device
     room = model.config.block_size - cfg.max_new_tokens
     if style == "few_shot":
-        examples = [e + "\n\n" for e in data.few_shot_prefix(data.make_world(),
+        examples = [e + "\n\n" for e in world.few_shot_prefix(world.make_world(),
                                                              cfg.few_shot).split("\n\n") if e]
         shots = [few_shot_prompt(enc, p, examples, room) for p in prompts]  # (text, n)
         texts = [text for text, _ in shots]
@@ -127,7 +129,7 @@ def answer(model, enc, prompts: list[str], cfg: Config, style: str = "template")
     for s in range(0, len(texts), cfg.batch_size):
         ids, _ = gpt.encode_prompts(enc, texts[s:s + cfg.batch_size], model.config.block_size,
                                     cfg.max_new_tokens)
-        with gpt.autocast(dev.type, cfg.dtype):
+        with stage.autocast(dev.type, cfg.dtype):
             tokens, _, resp = model.generate(ids, cfg.max_new_tokens, cfg.temperature,
                                              eot_id=enc.eot_token, generator=gen)
         for text, ended in gpt.decode_responses(enc, tokens, resp):
@@ -148,11 +150,11 @@ def best_of(scores: list[list[float]]) -> list[int]:
 
 
 def best_of_n(model, enc, prompts: list[str], cfg: Config, rm=None,
-              judge=data.score) -> tuple[dict, dict]:
+              judge=world.score) -> tuple[dict, dict]:
     """The best-of-n reference points: cfg.best_of samples per prompt (seeds cfg.seed + 1, ...,
     so no sample is the SFT answer it is judged against), and the one chosen by the gold score
     and, given an RM, by the RM. Returns the chosen answers per key, and the RM's
-    accuracy_by_fault on these samples (or {} without an RM). judge: data.score, or a cache
+    accuracy_by_fault on these samples (or {} without an RM). judge: world.score, or a cache
     of it that evaluate shares, so that a chosen answer is not judged twice."""
     pools = [answer(model, enc, prompts, replace(cfg, seed=cfg.seed + 1 + s))
              for s in range(cfg.best_of)]
@@ -221,7 +223,7 @@ FAULT_GAP = 0.25  # gold scores closer than this are not a pair to judge the RM 
 
 
 def fault(breakdown: dict) -> str:
-    """The first of FAULTS that the gold score's breakdown (gold.py) finds in an answer."""
+    """The first of FAULTS that the gold score's breakdown (world/gold.py) finds in an answer."""
     b = breakdown
     found = (b["harmless"] < 1, b["hallucination"], b["follows_instruction"] is False,
              b["well_formed"] < 1, True)  # follows_instruction is None for unparsed prompts
@@ -286,7 +288,7 @@ def cloze_accuracy(model, enc, items: list[dict], batch_size: int = 64) -> float
 
 
 def metadata(breakdowns: list[dict]) -> dict:
-    """Figure 4's metadata from the gold score's breakdowns (data.score(prompt, response)[1]) of
+    """Figure 4's metadata from the gold score's breakdowns (world.score(prompt, response)[1]) of
     a model's answers: shares over the prompts where each applies (declines_harmful: over
     harmful requests only)."""
     def share(key):
@@ -320,7 +322,7 @@ def overoptimisation(log: list[dict]) -> dict:
 def _load(out: Path, name: str, enc, device):
     """(model in eval mode, its PPO ptx_coef or None) from out/<name>.pt."""
     make = MAKE.get(name, MAKE["ppo"]).format(out=out)
-    model, ck = gpt.load_model(out / f"{name}.pt", make, enc, device)
+    model, ck = stage.load_model(out / f"{name}.pt", make, enc, device)
     return model.eval(), ck.get("train_config", {}).get("ptx_coef")
 
 
@@ -338,14 +340,14 @@ def evaluate(cfg: Config, stages: dict | None = None) -> dict:
     """Every finding of the module docstring for the models present in cfg.out; writes
     results.json, results.md and plots/*.png there and returns the results."""
     t0 = time.time()
-    out, device = Path(cfg.out), gpt.pick_device(cfg.device)
-    ck = gpt.load_checkpoint(out / "sft.pt", MAKE["sft"].format(out=out))
-    enc = gpt.load_encoding(out, ck["tokenizer"])
-    make_data = f"python data.py --out {out}"
-    prompts = data.read_prompts(gpt.need(out / "eval_prompts.jsonl", make_data))
+    out, device = Path(cfg.out), stage.pick_device(cfg.device)
+    ck = stage.load_checkpoint(out / "sft.pt", MAKE["sft"].format(out=out))
+    enc = stage.load_encoding(out, ck["tokenizer"])
+    make_data = f"python -m world --out {out}"
+    prompts = data.read_prompts(stage.need(out / "eval_prompts.jsonl", make_data))
     prompts = prompts[:cfg.n_prompts or None]
     texts = [p["prompt"] for p in prompts]
-    labelers = data.make_labelers(data.PRESETS[cfg.preset], heldout=True)
+    labelers = world.make_labelers(world.PRESETS[cfg.preset], heldout=True)
     names = [n for n in ("base", "sft", "ppo", "ppo_ptx") if (out / f"{n}.pt").exists()]
     if "sft" not in names:
         raise FileNotFoundError(f"{out}/sft.pt not found; it is made by: {MAKE['sft']}")
@@ -355,7 +357,7 @@ def evaluate(cfg: Config, stages: dict | None = None) -> dict:
         if (out / "corpus_val.txt").exists() else None
     cloze = data.read_jsonl(out / "cloze.jsonl") if (out / "cloze.jsonl").exists() else []
 
-    judge = functools.cache(data.score)  # each (prompt, answer) judged once: picks, equal answers
+    judge = functools.cache(world.score)  # each (prompt, answer) judged once: picks, equal answers
     rm = None
     if (out / "rm.pt").exists():
         rm, rm_ck = reward.load_reward_model(out / "rm.pt", enc, device)
@@ -380,9 +382,9 @@ def evaluate(cfg: Config, stages: dict | None = None) -> dict:
               f"{report.fmt(tax[name]['cloze_acc'], '.1%')}", flush=True)
         del model
 
-    world, rng = data.make_world(), random.Random(cfg.seed)
+    sim, rng = world.make_world(), random.Random(cfg.seed)
     try:  # the judges' ceiling, for prompts of our world (not for a user's own prompts)
-        answers["best"] = [{"response": data.best_response(world, p, rng), "ended": True}
+        answers["best"] = [{"response": world.best_response(sim, p, rng), "ended": True}
                            for p in texts]
     except ValueError:
         pass
@@ -461,7 +463,7 @@ def evaluate(cfg: Config, stages: dict | None = None) -> dict:
 
 
 def main(argv=None):
-    cfg = gpt.config_from_args(Config, argv)
+    cfg = stage.config_from_args(Config, argv)
     res = evaluate(cfg)
     print((Path(cfg.out) / "results.md").read_text())
     return res

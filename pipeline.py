@@ -2,9 +2,9 @@
 
 Paper: Ouyang et al. 2022, Figure 2: (0) a pretrained language model, (1) supervised
 fine-tuning on demonstrations, (2) a reward model trained on rankings, (3) PPO against it,
-and the evaluations of section 4. One run directory holds every artifact (DESIGN 2):
+and the evaluations of section 4. One run directory holds every artifact:
 
-    data       data.py       corpus.txt, sft.jsonl, rm_prompts.jsonl, prompts.jsonl, ...
+    data       world/        corpus.txt, sft.jsonl, rm_prompts.jsonl, prompts.jsonl, ...
     pretrain   pretrain.py   tokenizer.tiktoken, base.pt   (gpt2 preset: GPT-2's weights)
     sft        sft.py        sft.pt                        step 1
     collect    reward.py     comparisons.jsonl             the labelers rank SFT samples
@@ -19,14 +19,11 @@ and the evaluations of section 4. One run directory holds every artifact (DESIGN
     python pipeline.py --preset gpt2 --gpt2 path/to/gpt2   # one GPU, GPT-2 124M weights
     python pipeline.py --list              # each stage's settings for the preset
 
-The cpu preset's choices (measured on a 2-core CPU; the reasons in the stages' docstrings):
-pretraining stops at 1,200 steps (pretrain.py's default is 2,000: val loss 0.72 instead of 0.61, in
-half the time). SFT puts half its loss on pretraining text (`ptx_fraction` 0.5; the paper's
-App. C.3 mixes 10%): on this preset's base model, 10% / 25% / 50% gave a held-out pretraining
-loss of 0.898 / 0.785 / 0.719 (base model: 0.727) and a greedy gold score on held-out prompts
-of +0.40 / +0.48 / +0.56; with no mix at all the loss had gone from 0.61 to 3.40. PPO runs 40
-iterations; the sweeps are one long run at a small beta (over-optimisation) and one PPO-ptx
-run at gamma 4 (the tax trade-off).
+Each stage's Config defaults are the cpu preset's settings, so a stage run alone (`python
+sft.py --out runs/cpu`) trains what this file trains; PRESETS lists only what `tiny` and
+`gpt2` change. Beside PPO and PPO-ptx the pipeline runs two sweeps (SWEEPS): one long run at a
+small beta (over-optimisation) and one PPO-ptx run at gamma 4 (the tax trade-off). The
+measurements behind the cpu preset's choices are in docs/EXPERIMENTS.md.
 
 A stage is skipped when its outputs exist and were made with the same settings from the
 same inputs (out/pipeline.json records both); deleting an output re-runs that stage and
@@ -44,51 +41,47 @@ import time
 import uuid
 from pathlib import Path
 
-import data
 import evaluate
 import gpt
 import ppo
 import pretrain
 import reward
 import sft
+import stage
+import world
 
-# Each stage's settings per preset; the rest are the stage's Config defaults (its --help).
+# What each preset changes from the stages' Config defaults, which are the cpu preset's (each
+# script's --help lists them), so `python sft.py --out runs/cpu` trains what this file trains.
 PRESETS = {
     "tiny": {
-        "data": {}, "pretrain": {"vocab_size": 512, "block_size": 96, "n_layer": 2, "n_head": 2,
-                                 "n_embd": 64, "max_iters": 300, "lr": 3e-3, "warmup_iters": 20,
-                                 "eval_interval": 100, "eval_iters": 5, "batch_size": 16},
+        "pretrain": {"vocab_size": 512, "block_size": 96, "n_layer": 2, "n_head": 2,
+                     "n_embd": 64, "max_iters": 300, "lr": 3e-3, "warmup_iters": 20,
+                     "eval_interval": 100, "eval_iters": 5, "batch_size": 16},
         "sft": {"epochs": 3, "lr": 3e-3, "batch_size": 16, "eval_interval": 20,
-                "n_eval_prompts": 20, "max_new_tokens": 32},
-        "collect": {"k_min": 4, "k_max": 4, "max_new_tokens": 32},
-        "rm": {"lr": 1e-3, "batch_size": 8, "eval_interval": 10},
-        "ppo": {"iterations": 8, "batch_size": 32, "minibatch_size": 16, "lr": 3e-4,
+                "n_eval_prompts": 20, "max_new_tokens": 32, "ptx_fraction": 0.0},
+        "collect": {"k_max": 4, "max_new_tokens": 32},
+        "rm": {"lr": 1e-3, "eval_interval": 10},
+        "ppo": {"iterations": 8, "batch_size": 32, "lr": 3e-4,
                 "max_new_tokens": 32, "log_every": 4},
-        "ppo_ptx": {"iterations": 8, "batch_size": 32, "minibatch_size": 16, "lr": 3e-4,
-                    "max_new_tokens": 32, "log_every": 4, "ptx_coef": 1.0},
         "sweeps": {"beta": {"0.002": {"iterations": 8}}, "ptx": {}},
         "evaluate": {"n_prompts": 40, "max_new_tokens": 32, "n_tax_windows": 20},
     },
-    "cpu": {
-        "data": {}, "pretrain": {"max_iters": 1200, "eval_interval": 200},
-        "sft": {"ptx_fraction": 0.5},
-        "collect": {}, "rm": {},
-        "ppo": {"iterations": 40},
-        "ppo_ptx": {"iterations": 40, "ptx_coef": 1.0},
-        "sweeps": {"beta": {"0.002": {"iterations": 80}}, "ptx": {"4": {"iterations": 40}}},
-        "evaluate": {},
-    },
-    "gpt2": {
-        "data": {}, "pretrain": {"tokenizer": "gpt2"},
-        "sft": {"epochs": 2, "lr": 1e-5, "dropout": 0.1, "batch_size": 16, "eval_interval": 100},
-        "collect": {"gen_batch": 64}, "rm": {"lr": 1e-5, "batch_size": 8},
-        "ppo": {"iterations": 100, "lr": 1e-6, "batch_size": 64, "minibatch_size": 16},
-        "ppo_ptx": {"iterations": 100, "lr": 1e-6, "batch_size": 64, "minibatch_size": 16,
-                    "ptx_coef": 1.0},
+    "cpu": {},
+    "gpt2": {  # sizes and learning rates for GPT-2 124M on one GPU (not yet tuned on one)
+        "pretrain": {"tokenizer": "gpt2"},
+        "sft": {"epochs": 2, "lr": 1e-5, "dropout": 0.1, "batch_size": 16, "eval_interval": 100,
+                "ptx_fraction": 0.0},
+        "collect": {"gen_batch": 64}, "rm": {"lr": 1e-5},
+        "ppo": {"iterations": 100, "lr": 1e-6},
         "sweeps": {"beta": {}, "ptx": {}},
         "evaluate": {"batch_size": 32},
     },
 }
+PTX_COEF = 1.0  # gamma of PPO-ptx, the paper's InstructGPT (ppo.py, deviation 2)
+# Two sweeps beside PPO and PPO-ptx: a long run at a small beta, where the gold score rises
+# and then falls as PPO over-optimises the RM (Gao et al. 2022), and PPO-ptx at a larger
+# gamma (the alignment tax against the win rate). Each: value -> what it changes of PPO's.
+SWEEPS = {"beta": {"0.002": {"iterations": 80}}, "ptx": {"4": {}}}
 SPEED_ONLY = ("resume", "out", "data", "device", "dtype", "compile", "matmul_precision",
               "gen_batch")
 DATA_FILES = ("corpus.txt", "corpus_val.txt", "cloze.jsonl", "sft.jsonl", "rm_prompts.jsonl",
@@ -115,13 +108,13 @@ class Stage:
 
 def stages(preset: str, out: Path, gpt2_weights: str = "", device: str = "auto") -> list[Stage]:
     """The recipe for one preset: data -> pretrain -> sft -> collect -> rm -> ppo ... evaluate."""
-    p, o = PRESETS[preset], str(out)
+    p, o = {"sweeps": SWEEPS, **PRESETS[preset]}, str(out)
     dev = {} if device == "auto" else {"device": device}
-    labelers = {"labelers": dataclasses.asdict(data.PRESETS[preset])}  # who ranks and judges
+    labelers = {"labelers": dataclasses.asdict(world.PRESETS[preset])}  # who ranks and judges
 
-    def cfg(cls, stage, **extra):
-        return cls(**{**p[stage], **extra, "out": o, **(dev if "device" in
-                                                      cls.__dataclass_fields__ else {})})
+    def cfg(cls, key, **extra):  # the stage's Config: its defaults, the preset's, extra
+        return cls(**{**p.get(key, {}), **extra, "out": o,
+                      **(dev if "device" in cls.__dataclass_fields__ else {})})
 
     importing = preset == "gpt2" or bool(gpt2_weights)
 
@@ -134,13 +127,13 @@ def stages(preset: str, out: Path, gpt2_weights: str = "", device: str = "auto")
                 (out / "tokenizer.tiktoken").unlink(missing_ok=True)
             return pretrain.train(c)
         model = gpt.GPT.from_pretrained(gpt2_weights)  # step 0 is OpenAI's: GPT-2's weights
-        gpt.save_checkpoint({"config": dataclasses.asdict(model.config), "kind": "base",
+        stage.save_checkpoint({"config": dataclasses.asdict(model.config), "kind": "base",
                              "model": model.state_dict(), "step": 0, "tokenizer": "gpt2",
                              "source": gpt2_weights}, out / "base.pt")
         return None
 
-    seq = [Stage("data", DATA_FILES, (), dataclasses.replace(data.PRESETS[preset], **p["data"]),
-                 lambda c: data.write_datasets(c, out)),
+    seq = [Stage("data", DATA_FILES, (), world.PRESETS[preset],
+                 lambda c: world.write_datasets(c, out)),
            Stage("pretrain", ("base.pt",), ("data",),
                  cfg(pretrain.Config, "pretrain", data=str(out / "corpus.txt")), make_base,
                  "base.pt", {"gpt2": importing}),  # which weights: not compared (--gpt2 once)
@@ -151,15 +144,15 @@ def stages(preset: str, out: Path, gpt2_weights: str = "", device: str = "auto")
            Stage("rm", ("rm.pt",), ("collect",), cfg(reward.Config, "rm", preset=preset),
                  reward.train, "rm.pt", labelers),
            Stage("ppo", ("ppo.pt",), ("rm",), cfg(ppo.Config, "ppo"), ppo.train, "ppo.pt"),
-           Stage("ppo_ptx", ("ppo_ptx.pt",), ("rm",), cfg(ppo.Config, "ppo_ptx"), ppo.train,
-                 "ppo_ptx.pt")]
+           Stage("ppo_ptx", ("ppo_ptx.pt",), ("rm",), cfg(ppo.Config, "ppo", ptx_coef=PTX_COEF),
+                 ppo.train, "ppo_ptx.pt")]
     for kind, field in (("beta", "kl_coef"), ("ptx", "ptx_coef")):
         for value, extra in p["sweeps"][kind].items():
             name = f"sweep_{kind}_{value}"
-            c = cfg(ppo.Config, "ppo_ptx" if kind == "ptx" else "ppo",
-                    **{**extra, field: float(value), "name": name})
+            ptx = {"ptx_coef": PTX_COEF} if kind == "ptx" else {}
+            c = cfg(ppo.Config, "ppo", **{**ptx, **extra, field: float(value), "name": name})
             seq.append(Stage(name, (f"{name}.pt",), ("rm",), c, ppo.train, f"{name}.pt"))
-    ecfg = evaluate.Config(**{**p["evaluate"], "out": o, "preset": preset, **dev})
+    ecfg = evaluate.Config(**{**p.get("evaluate", {}), "out": o, "preset": preset, **dev})
     seq.append(Stage("evaluate", ("results.json",), tuple(s.name for s in seq[1:]), ecfg,
                      evaluate.evaluate, extra=labelers))
     return seq

@@ -1,9 +1,9 @@
 """ppo.py: step 3 of InstructGPT, PPO and PPO-ptx against the reward model (Eq. 2).
 
-Paper: Ouyang et al. 2022, section 3.5 "Reinforcement learning (RL)" and appendix C.4 (the seed
-explainer's 2.2.3). The SFT model is fine-tuned in a bandit environment: it sees a prompt x, it
-answers y, the reward model scores (x, y), and the episode ends. The objective, maximised over
-the RL policy pi_RL (phi its parameters), is
+Paper: Ouyang et al. 2022, section 3.5 "Reinforcement learning (RL)" and appendix C.4. The SFT
+model is fine-tuned in a bandit environment (environment.py): it sees a prompt x, it answers y,
+the reward model scores (x, y), and the episode ends. The objective, maximised over the RL
+policy pi_RL (phi its parameters), is
 
     objective(phi) = E_{(x,y) ~ D_pi_RL}[ r_theta(x, y) - beta log(pi_RL(y|x) / pi_SFT(y|x)) ]
                      + gamma E_{x ~ D_pretrain}[ log pi_RL(x) ]                          (Eq. 2)
@@ -27,13 +27,14 @@ Glossary:
     beta            `kl_coef`, weight of the per-token KL penalty
     gamma (Eq. 2)   `ptx_coef`, weight of the pretraining log-likelihood
     epsilon         `clip_eps`, PPO's clip range of the probability ratio
-    lambda          `gae_lambda`, GAE's bias-variance trade-off; its discount is `gamma` (= 1)
+    lambda          `gae_lambda`, GAE's bias-variance trade-off; its discount is `discount`
+                    (= 1; GAE's usual symbol is gamma, which here means only Eq. 2's)
     V(x, y_<t)      `values`, the value model's estimate of the return from token t on
     shapes          tokens (B, T) as gpt.generate returns them (prompt left-padded, response
                     right-padded); per-token tensors (B, T-1): entry t is about token t+1;
                     `mask` (B, T-1) is 1 where token t+1 is a response token (end-of-text too)
 
-Implementation details, tagged [Dn] in the code:
+Implementation details, tagged [Dn] in the code (here and in environment.py):
  [D1] The RM scores the whole response once, at its final token (the end-of-text); every other
       token gets no reward from it.
  [D2] The KL penalty is per token, r_t = -beta kl_t: kl_t = log pi_RL - log pi_SFT of the
@@ -43,7 +44,7 @@ Implementation details, tagged [Dn] in the code:
       beta *= 1 + clip(KL / target_kl - 1, -0.2, 0.2) * n / kl_horizon.
  [D4] The value function is a separate model, initialised from the RM: its body and head, with
       the RM's normalisation bias folded into the head; the head reads every position.
- [D5] GAE (Schulman et al. 2016) with gamma = 1: the episode ends at the final token, after
+ [D5] GAE (Schulman et al. 2016) with no discount (1): the episode ends at the final token, after
       which values and advantages are 0; returns = advantages + values.
  [D6] Advantages are whitened (mean 0, std 1) over the batch's response tokens.
  [D7] The value loss is clipped around the rollout's values, as the ratio is (clip value_clip).
@@ -63,23 +64,19 @@ Implementation details, tagged [Dn] in the code:
 Deviations from the paper:
 1. Scale: a ~1M-parameter policy and 40 iterations of 64 episodes (2.6k episodes; paper 256k
    episodes in batches of 512, minibatches of 64) so that a laptop CPU runs it in minutes;
-   the learning rate is ours accordingly. Our small RM is over-optimised early: in the cpu
-   preset's run (pipeline.py; means over 5 iterations) the gold score of the training
-   roll-outs rose from 0.33 to 0.41 at beta 0.02 (iterations 31-35) and was at 0.38 by 40; at
-   beta 0.002 it peaked at 0.46 (iterations 26-30) and fell to 0.24 by iteration 80 while the
-   RM score kept rising (-0.05 -> +0.46; Gao et al. 2022). With an RM trained on SFT samples
-   alone, PPO had found that a thank-you note scored well whatever was asked (reward.py,
-   deviation 7).
+   the learning rate is ours accordingly. 40 iterations stop near where the gold score of the
+   roll-outs peaks at beta 0.02: our small RM is over-optimised early, and the pipeline's long
+   run at beta 0.002 shows the gold score rise and then fall while the RM score keeps rising
+   (Gao et al. 2022; evaluate.py measures it on every run, docs/EXPERIMENTS.md records it).
 2. ptx_coef: the paper's 27.8 weighs a loss over 8x as many pretraining examples as episodes;
    what matters is its gradient beside PPO's, which differs at our scale. We take
-   `--ptx_coef 1` with 8 corpus windows per minibatch (4x its response tokens): on the tiny
-   preset it gave the same RM score as PPO, and removed the alignment tax (held-out LM loss
-   after 60 iterations: SFT 1.98, PPO 2.96, PPO-ptx 1.42).
+   `--ptx_coef 1` with 8 corpus windows per minibatch (4x its response tokens): it kept PPO's
+   RM score and removed the alignment tax where a larger gamma cost win rate
+   (docs/EXPERIMENTS.md).
 3. GAE's lambda, value clipping and vf_coef are not given in the paper; the values are those of
    Ziegler et al. 2019's code (lambda 0.95, value clip 0.2, vf_coef 0.1).
 """
 
-import copy
 import dataclasses
 import sys
 import time
@@ -87,12 +84,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-import torch.nn as nn
 
 import data
+import environment as env
 import gpt
-import reward
+import stage
 import tokenizer as tok
+import world
 
 
 @dataclass
@@ -115,7 +113,7 @@ class Config:
     vf_coef: float = 0.1  # value loss weight (own model and Adam: acts only via grad_clip)
     entropy_coef: float = 0.0  # entropy bonus (paper: none)
     gae_lambda: float = 0.95  # lambda of GAE (paper: not given)
-    gamma: float = 1.0  # discount of GAE (paper C.4: 1, no discount)
+    discount: float = 1.0  # GAE's discount (paper C.4: 1, no discount; not Eq. 2's gamma)
     iterations: int = 40  # batches of episodes (paper: 256k / 512 = 500; deviation 1)
     batch_size: int = 64  # episodes (prompts) per iteration (paper C.4: 512)
     minibatch_size: int = 16  # episodes per gradient step (paper C.4: 64)
@@ -137,58 +135,6 @@ class Config:
 
 def run_name(cfg: Config) -> str:
     return cfg.name or ("ppo_ptx" if cfg.ptx_coef > 0 else "ppo")
-
-
-# ----------------------------------------------------------------------------- the models
-
-
-class ValueModel(nn.Module):
-    """[D4] V(x, y_<t): a GPT body and a scalar head read at every position (the RM reads one)."""
-
-    def __init__(self, body: gpt.GPT, head: nn.Linear):
-        super().__init__()
-        self.gpt, self.head = body, head
-
-    def forward(self, tokens, attention_mask=None):
-        """tokens, attention_mask (B, T) -> values (B, T); entry t sees tokens <= t."""
-        return self.head(self.gpt.body(tokens, attention_mask)).squeeze(-1).float()
-
-
-def make_value_model(init: str, rm: reward.RewardModel, sft: gpt.GPT) -> ValueModel:
-    """[D4] The paper's value function starts as the RM; "sft" and "fresh" are ablations."""
-    if init not in ("rm", "sft", "fresh"):
-        raise ValueError(f"value_init must be rm, sft or fresh, got {init!r}")
-    # a trainable copy: the RM itself is frozen during PPO, its copy here must not be
-    body = copy.deepcopy(sft if init == "sft" else rm.gpt).requires_grad_(True)
-    head = nn.Linear(body.config.n_embd, 1)
-    with torch.no_grad():
-        if init == "rm":
-            head.load_state_dict(rm.head.state_dict())
-            head.bias -= rm.bias  # the RM's normalisation, folded in: V starts as r_theta - bias
-        else:  # a zero head: V = 0 until it learns
-            head.weight.zero_()
-            head.bias.zero_()
-    return ValueModel(body, head)
-
-
-def response_end(response_mask):
-    """Column of each row's final response token: response_mask (B, T) -> (B,)."""
-    return response_mask.shape[1] - 1 - response_mask.flip(-1).argmax(-1)
-
-
-def ended(tokens, response_mask, eot_id):
-    """(B,) bool: the response's final token is the end-of-text (it did not hit the cap)."""
-    return tokens.gather(1, response_end(response_mask)[:, None]).squeeze(1) == eot_id
-
-
-def rm_reward(rm: reward.RewardModel, eot_id: int, no_eot_penalty: float):
-    """The default reward_fn(tokens, attention_mask, response_mask) -> score (B,): the RM's
-    normalised reward, read at each response's end-of-text [D1]; no_eot_penalty for responses
-    that never ended [D10]."""
-    def reward_fn(tokens, attention_mask, response_mask):
-        score = rm(tokens, attention_mask)  # reads the last real token of each row
-        return torch.where(ended(tokens, response_mask, eot_id), score, no_eot_penalty)
-    return reward_fn
 
 
 # ----------------------------------------------------------------------------- the losses
@@ -219,13 +165,13 @@ def kl_penalized_rewards(logprobs, ref_logprobs, score, mask, kl_coef, estimator
         raise ValueError(f"kl_estimator must be k1 or k3, got {estimator!r}")
     rewards = -kl_coef * kl * mask  # Eq. 2: - beta log(pi_RL / pi_SFT), token by token
     rows = torch.arange(len(score), device=score.device)
-    rewards[rows, response_end(mask)] += score  # Eq. 2: + r_theta(x, y), at the final token
+    rewards[rows, env.response_end(mask)] += score  # Eq. 2: + r_theta(x, y), at the final token
     return rewards, kl
 
 
-def gae(rewards, values, mask, gamma=1.0, lam=0.95):
-    """[D5] Generalised advantage estimation, backwards over time:
-        delta_t = r_t + gamma V_{t+1} - V_t,        A_t = delta_t + gamma lambda A_{t+1},
+def gae(rewards, values, mask, discount=1.0, lam=0.95):
+    """[D5] Generalised advantage estimation, backwards over time (d = discount):
+        delta_t = r_t + d V_{t+1} - V_t,        A_t = delta_t + d lambda A_{t+1},
     where V and A are 0 after the final token. rewards, values, mask (B, T-1) -> advantages,
     returns = advantages + values (B, T-1), both 0 outside the mask."""
     values = values * mask
@@ -233,8 +179,8 @@ def gae(rewards, values, mask, gamma=1.0, lam=0.95):
     next_adv = rewards.new_zeros(rewards.shape[0])  # A_{t+1}, 0 after the final token
     next_value = rewards.new_zeros(rewards.shape[0])  # V_{t+1}, likewise
     for t in reversed(range(rewards.shape[1])):
-        delta = rewards[:, t] + gamma * next_value - values[:, t]
-        next_adv = (delta + gamma * lam * next_adv) * mask[:, t]
+        delta = rewards[:, t] + discount * next_value - values[:, t]
+        next_adv = (delta + discount * lam * next_adv) * mask[:, t]
         next_value = values[:, t]
         advantages[:, t] = next_adv
     return advantages, advantages + values
@@ -273,7 +219,7 @@ def value_loss(values, old_values, returns, mask, clip=0.2):
 def ptx_loss(model, batch):
     """Eq. 2's last term: maximising gamma E[log pi_RL(x)] on pretraining text is minimising
     gamma times the LM loss; the caller multiplies by gamma. batch: x, targets (B, T) of corpus
-    windows (gpt.get_batch). Returns (loss, stats)."""
+    windows (stage.get_batch). Returns (loss, stats)."""
     x, y = batch
     _, loss = model(x, targets=y)
     return loss, {"loss/ptx": loss.item()}
@@ -293,7 +239,7 @@ def rollout(policy, prompt_ids, cfg: Config, eot_id, generator):
     """Sample a response to each prompt (token lists) with the KV cache. Returns a dict of
     tokens, attention_mask, response_mask (B, T) and mask (B, T-1) (the response's tokens)."""
     policy.eval()  # [D8] no dropout, now and in the update
-    with gpt.autocast(str(generator.device), cfg.dtype):
+    with stage.autocast(str(generator.device), cfg.dtype):
         tokens, am, resp = policy.generate(prompt_ids, cfg.max_new_tokens, cfg.temperature,
                                            eot_id=eot_id, generator=generator)
     return {"tokens": tokens, "attention_mask": am, "response_mask": resp,
@@ -305,7 +251,7 @@ def score(batch, policy, ref, value_model, reward_fn, cfg: Config):
     """One batched forward of each model over the rollout's tokens: the policy's log-probs
     (pi_old), the reference's, the values and the reward. Adds them to the batch (B, T-1)."""
     tokens, am, mask = batch["tokens"], batch["attention_mask"], batch["mask"]
-    with gpt.autocast(str(tokens.device), cfg.dtype):
+    with stage.autocast(str(tokens.device), cfg.dtype):
         batch["logprobs"] = gpt.sequence_logprobs(policy, tokens, am, cfg.temperature) * mask
         batch["ref_logprobs"] = gpt.sequence_logprobs(ref, tokens, am, cfg.temperature) * mask
         batch["values"] = value_model(tokens, am)[:, :-1] * mask  # V before token t+1
@@ -320,7 +266,7 @@ def advantages(batch, kl_coef, cfg: Config):
     batch["rewards"], batch["kl"] = kl_penalized_rewards(
         batch["logprobs"], batch["ref_logprobs"], batch["score"], mask, kl_coef,
         cfg.kl_estimator)
-    adv, batch["returns"] = gae(batch["rewards"], batch["values"], mask, cfg.gamma,
+    adv, batch["returns"] = gae(batch["rewards"], batch["values"], mask, cfg.discount,
                                 cfg.gae_lambda)
     batch["advantages"] = whiten(adv, mask)  # [D6]
     return batch
@@ -329,7 +275,7 @@ def advantages(batch, kl_coef, cfg: Config):
 def backward_minibatch(policy, value_model, mb, cfg: Config, ptx_batch=None):
     """The gradients of one minibatch, accumulated into .grad: PPO's losses, then ptx's [D9]."""
     tokens, am, mask = mb["tokens"], mb["attention_mask"], mb["mask"]
-    with gpt.autocast(str(tokens.device), cfg.dtype):
+    with stage.autocast(str(tokens.device), cfg.dtype):
         logits, _ = policy(tokens, am)
         logprobs = gpt.logprobs_from_logits(logits, tokens, cfg.temperature)  # [D8]
         pg, stats = ppo_policy_loss(logprobs, mb["logprobs"], mb["advantages"], mask,
@@ -345,7 +291,7 @@ def backward_minibatch(policy, value_model, mb, cfg: Config, ptx_batch=None):
                                  f"saving: the last checkpoint is kept. Try a lower --lr")
     loss.backward()
     if ptx_batch is not None:  # [D9] consecutive backward passes, one gradient buffer
-        with gpt.autocast(str(tokens.device), cfg.dtype):
+        with stage.autocast(str(tokens.device), cfg.dtype):
             lm, pstats = ptx_loss(policy, ptx_batch)
         if not torch.isfinite(lm):
             raise FloatingPointError(f"ptx loss is {lm.item()}; stopped without saving: the "
@@ -368,7 +314,7 @@ def update(policy, value_model, opts, batch, cfg: Config, generator, ptx_ids=Non
             mb = {k: v[idx] for k, v in batch.items() if torch.is_tensor(v) and len(v) == B}
             ptx = None
             if ptx_ids is not None:
-                x, y = gpt.get_batch(ptx_ids, policy.config.block_size, cfg.ptx_batch_size,
+                x, y = stage.get_batch(ptx_ids, policy.config.block_size, cfg.ptx_batch_size,
                                      generator)
                 ptx = (x.to(dev), y.to(dev))
             for opt in opts:
@@ -398,13 +344,6 @@ def adapt_kl_coef(kl_coef, kl, n, target, horizon):
     return kl_coef * (1 + err * n / horizon)
 
 
-def prompt_indices(n_prompts, pos, n, seed):
-    """n prompt indices from position pos of an endless stream of shuffles (epoch e shuffled
-    with seed + e), so that resuming needs the position only."""
-    order = lambda e: torch.randperm(n_prompts, generator=torch.Generator().manual_seed(seed + e))
-    return [order(p // n_prompts)[p % n_prompts].item() for p in range(pos, pos + n)]
-
-
 def summarize(batch, gold, mbs, eot_id) -> dict:
     """An iteration's log record: the roll-outs, Eq. 2's terms, PPO's minibatch means."""
     mask, mean = batch["mask"], lambda xs: sum(xs) / len(xs)
@@ -412,7 +351,7 @@ def summarize(batch, gold, mbs, eot_id) -> dict:
             "rlhf/kl": (batch["logprobs"] - batch["ref_logprobs"]).sum(1).mean().item(),  # k1
             "rlhf/reward": batch["rewards"].sum(1).mean().item(),  # r_theta - beta KL
             "rlhf/response_len": mask.sum(1).mean().item(),
-            "rlhf/ended": ended(batch["tokens"], batch["response_mask"], eot_id).float()
+            "rlhf/ended": env.ended(batch["tokens"], batch["response_mask"], eot_id).float()
             .mean().item(),
             "ppo/explained_var": explained_variance(batch["values"], batch["returns"], mask),
             **{k: mean([s[k] for s in mbs]) for k in mbs[0] if k != "ppo/ratio_dev"},
@@ -420,53 +359,39 @@ def summarize(batch, gold, mbs, eot_id) -> dict:
 
 
 def gold_scores(batch, enc, prompts):
-    """data.score of each (prompt, response): for the reader only, never a training signal."""
+    """world.score of each (prompt, response): for the reader only, never a training signal."""
     texts = gpt.decode_responses(enc, batch["tokens"], batch["response_mask"])
-    return [data.score(p, text)[0] for p, (text, _) in zip(prompts, texts, strict=True)]
+    return [world.score(p, text)[0] for p, (text, _) in zip(prompts, texts, strict=True)]
 
 
 # ----------------------------------------------------------------------------- training
-
-
-def load_models(cfg: Config, device):
-    """policy, ref (frozen SFT), value model, RM and tokenizer, with errors that name the
-    command that makes a missing file."""
-    out = Path(cfg.out)
-    init = cfg.policy_init
-    path = Path(init) if init.endswith(".pt") else out / f"{init}.pt"
-    policy, ck = gpt.load_model(path, f"python sft.py --out {out}", device=device)
-    enc = gpt.load_encoding(out, ck["tokenizer"])
-    ref = copy.deepcopy(policy).eval().requires_grad_(False)  # pi_SFT, frozen
-    rm, _ = reward.load_reward_model(out / "rm.pt", enc, device)
-    rm.requires_grad_(False)
-    value_model = make_value_model(cfg.value_init, rm, policy).to(device)
-    return policy, ref, value_model, rm, enc
 
 
 def train(cfg: Config, reward_fn=None) -> dict:
     """PPO or PPO-ptx from out/sft.pt against out/rm.pt; writes out/<name>.pt and
     out/<name>_log.jsonl, returns the history. reward_fn(tokens, attention_mask, response_mask)
     -> (B,) replaces the RM (tests use a toy reward)."""
-    device = gpt.pick_device(cfg.device)
+    device = stage.pick_device(cfg.device)
     out, name = Path(cfg.out), run_name(cfg)
     ckpt, log = out / f"{name}.pt", out / f"{name}_log.jsonl"
-    policy, ref, value_model, rm, enc = load_models(cfg, device)
-    reward_fn = reward_fn or rm_reward(rm, enc.eot_token, cfg.no_eot_penalty)
-    prompts = data.read_prompts(gpt.need(out / "prompts.jsonl", f"python data.py --out {out}"))
+    policy, ref, value_model, rm, enc = env.load_models(cfg.out, cfg.policy_init,
+                                                        cfg.value_init, device)
+    reward_fn = reward_fn or env.rm_reward(rm, enc.eot_token, cfg.no_eot_penalty)
+    prompts = data.read_prompts(stage.need(out / "prompts.jsonl", f"python -m world --out {out}"))
     prompt_ids, _ = gpt.encode_prompts(enc, [data.format_prompt(p["prompt"]) for p in prompts],
                                        policy.config.block_size, cfg.max_new_tokens)
     ptx_ids = None
     if cfg.ptx_coef > 0:  # Eq. 2's D_pretrain: the corpus the base model learned from
-        ptx_ids = torch.tensor(tok.encode_corpus(enc, gpt.load_corpus(out / "corpus.txt")),
+        ptx_ids = torch.tensor(tok.encode_corpus(enc, stage.load_corpus(out / "corpus.txt")),
                                dtype=torch.int32)
-    opts = [gpt.make_optimizer(m, cfg.lr, cfg.weight_decay) for m in (policy, value_model)]
+    opts = [stage.make_optimizer(m, cfg.lr, cfg.weight_decay) for m in (policy, value_model)]
     sample_gen = torch.Generator(device).manual_seed(cfg.seed)  # roll-outs
     batch_gen = torch.Generator().manual_seed(cfg.seed + 1)  # minibatch order, ptx windows
     ema = ({k: v.detach().clone() for k, v in policy.state_dict().items()}
            if cfg.ema_decay > 0 else None)
     it, state, hist = 0, {"kl_coef": cfg.kl_coef, "prompt_pos": 0}, {}
     if cfg.resume and ckpt.exists():
-        ck = gpt.load_checkpoint(ckpt, f"python ppo.py --out {out}", enc)
+        ck = stage.load_checkpoint(ckpt, f"python ppo.py --out {out}", enc)
         policy.load_state_dict(ck["policy"] if ema is not None else ck["model"])
         value_model.load_state_dict(ck["value"]["model"])
         for opt, sd in zip(opts, ck["optimizer"], strict=True):
@@ -475,15 +400,15 @@ def train(cfg: Config, reward_fn=None) -> dict:
             ema = {k: v.to(device) for k, v in ck["model"].items()}
         sample_gen.set_state(ck["rng"]["sample"])
         batch_gen.set_state(ck["rng"]["batch"])
-        gpt.set_rng_state(ck["rng"])
+        stage.set_rng_state(ck["rng"])
         it, state, hist = ck["step"], ck["state"], ck["history"]
-        gpt.trim_log(log, "iteration", it)
+        stage.trim_log(log, "iteration", it)
         print(f"resumed {ckpt} at iteration {it}")
     elif log.exists():
         log.unlink()
 
     def save():
-        gpt.save_checkpoint({
+        stage.save_checkpoint({
             "config": dataclasses.asdict(policy.config), "kind": "policy",
             "model": ema if ema is not None else policy.state_dict(),  # [D11]
             **({"policy": policy.state_dict()} if ema is not None else {}),
@@ -492,7 +417,7 @@ def train(cfg: Config, reward_fn=None) -> dict:
                       "model": value_model.state_dict()},
             "optimizer": [opt.state_dict() for opt in opts],
             "train_config": dataclasses.asdict(cfg),
-            "rng": {**gpt.rng_state(), "sample": sample_gen.get_state(),
+            "rng": {**stage.rng_state(), "sample": sample_gen.get_state(),
                     "batch": batch_gen.get_state()}}, ckpt)
 
     print(f"{name}: policy {policy.num_params() / 1e6:.2f}M, value "
@@ -508,7 +433,7 @@ def train(cfg: Config, reward_fn=None) -> dict:
             for g in opt.param_groups:
                 g["lr"] = lr
         t0 = time.time()
-        idx = prompt_indices(len(prompts), state["prompt_pos"], cfg.batch_size, cfg.seed)
+        idx = env.prompt_indices(len(prompts), state["prompt_pos"], cfg.batch_size, cfg.seed)
         batch = rollout(policy, [prompt_ids[i] for i in idx], cfg, enc.eot_token, sample_gen)
         t1 = time.time()
         score(batch, policy, ref, value_model, reward_fn, cfg)
@@ -529,7 +454,7 @@ def train(cfg: Config, reward_fn=None) -> dict:
         it += 1
         for k, v in rec.items():
             hist.setdefault(k, []).append(v)
-        gpt.log_jsonl(log, rec)
+        stage.log_jsonl(log, rec)
         bar.update(1)
         if it % cfg.log_every == 0 or it == cfg.iterations:
             bar.write(f"it {it:4d}/{cfg.iterations} | score {rec['rlhf/score']:+.3f} | gold "
@@ -545,7 +470,7 @@ def train(cfg: Config, reward_fn=None) -> dict:
 
 
 def main(argv=None):
-    train(gpt.config_from_args(Config, argv))
+    train(stage.config_from_args(Config, argv))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """report.py: the paper's figures and tables, drawn from evaluate.py's measurements.
 
-Paper: Ouyang et al. 2022, section 4 "Results" (the seed explainer's section 3). evaluate.py
+Paper: Ouyang et al. 2022, section 4 "Results". evaluate.py
 measures; this file only presents what it measured, in the paper's order, and checks the
 targets the project set itself against the paper's findings:
 

@@ -1,6 +1,6 @@
 """reward.py: step 2 of InstructGPT, a reward model trained on K-way rankings with Eq. 1.
 
-Paper: Ouyang et al. 2022, section 3.5 "Reward modeling" (the seed explainer's 2.2.2). For each
+Paper: Ouyang et al. 2022, section 3.5 "Reward modeling". For each
 prompt x, labelers rank K = 4..9 samples of the SFT model; the reward model r_theta, the SFT
 model with its unembedding replaced by a scalar head, learns to score the preferred response
 y_w of every pair above the other one y_l:
@@ -18,7 +18,7 @@ demonstrations score 0 on average.
     python reward.py --help                          # every Config field
 
 Reads out/sft.pt (made by `python sft.py --out DIR`) and out/rm_prompts.jsonl, out/sft.jsonl
-(made by `python data.py --out DIR`); writes out/comparisons.jsonl, out/rm.pt, out/reward.jsonl.
+(made by `python -m world --out DIR`); writes out/comparisons.jsonl, out/rm.pt, out/reward.jsonl.
 
 Glossary:
     r_theta(x, y)  `RewardModel(tokens, attention_mask)`: the head's scalar at y's end-of-text
@@ -31,9 +31,10 @@ Glossary:
 Deviations from the paper:
 1. Scale: the RM is as small as our SFT model (1-10M parameters; paper: one 6B RM for every
    policy size, as 175B RMs trained unstably) and learns from ~1.5k prompts (paper: ~33k).
-2. Simulated labelers: data.py's training team, rebuilt from data.PRESETS[preset] (presets
-   differ only in sizes, so every preset has the same team unless data.py was given other
-   labeler fields); each prompt goes to one labeler, round-robin.
+2. Simulated labelers: the world's training team (world/labelers.py), rebuilt from
+   world.PRESETS[preset] (presets differ only in sizes, so every preset has the same team
+   unless `python -m world` was given other labeler fields); each prompt goes to one
+   labeler, round-robin.
 3. The reward is read at the end-of-text token that gpt.encode_pair appends to every response,
    also to samples cut off at max_new_tokens (the paper reads the final token).
 4. Normalisation is a bias only, computed on the demonstrations of sft.jsonl (written for the
@@ -47,7 +48,7 @@ Deviations from the paper:
 7. Of each prompt's K samples, `off_prompt` (default 1) is the SFT model's answer to another
    prompt. Ranked only against each other, SFT samples to one prompt are all on its topic, and
    the RM never learns to read the prompt: PPO then found that a thank-you note scored well
-   whatever was asked (RM +2.6, gold -1.0 on "What does a fox eat?"). The paper's comparisons
+   whatever was asked (docs/EXPERIMENTS.md). The paper's comparisons
    come from a larger and more varied pool of outputs than one small SFT model's.
 """
 
@@ -67,7 +68,9 @@ from torch.nn.utils.rnn import pad_sequence
 
 import data
 import gpt
+import stage
 import tokenizer as tok
+import world
 
 
 @dataclass
@@ -76,7 +79,7 @@ class Config:
 
     out: str = "runs/cpu"  # run directory: reads sft.pt and the datasets, writes rm.pt
     init: str = "sft"  # start from out/<init>.pt, or a path ending in .pt (paper: the SFT model)
-    preset: str = "cpu"  # data.PRESETS entry whose training labelers rank the samples
+    preset: str = "cpu"  # world.PRESETS entry whose training labelers rank the samples
     k_min: int = 4  # fewest responses ranked per prompt (paper 3.5: K = 4..9)
     k_max: int = 9  # most responses ranked per prompt (paper: 9)
     n_prompts: int = 0  # RM prompts to collect on; 0 = all of rm_prompts.jsonl (paper: ~33k)
@@ -102,7 +105,7 @@ class Config:
     resume: bool = False  # continue from out/rm.pt
 
 
-DATA_CMD = "python data.py --out {out}"
+DATA_CMD = "python -m world --out {out}"
 SFT_CMD = "python sft.py --out {out}"
 RM_CMD = "python reward.py --out {out}"
 
@@ -110,8 +113,8 @@ RM_CMD = "python reward.py --out {out}"
 def load_sft(cfg: Config):
     """The model to start from (paper: SFT), with the RM's dropout; returns (GPT, enc, ckpt)."""
     path = Path(cfg.init) if cfg.init.endswith(".pt") else Path(cfg.out) / f"{cfg.init}.pt"
-    model, ck = gpt.load_model(path, SFT_CMD.format(out=cfg.out), dropout=cfg.dropout)
-    return model, gpt.load_encoding(cfg.out, ck["tokenizer"]), ck
+    model, ck = stage.load_model(path, SFT_CMD.format(out=cfg.out), dropout=cfg.dropout)
+    return model, stage.load_encoding(cfg.out, ck["tokenizer"]), ck
 
 
 # ----------------------------------------------------------------------------- collection
@@ -125,8 +128,8 @@ def collect(cfg: Config) -> dict:
         raise ValueError(f"K must lie in 2..9 with k_min <= k_max (paper: 4..9), got "
                          f"k_min={cfg.k_min}, k_max={cfg.k_max}")
     t0, out = time.time(), Path(cfg.out)
-    device = gpt.pick_device(cfg.device)
-    prompts = data.read_prompts(gpt.need(out / "rm_prompts.jsonl", DATA_CMD.format(out=out)))
+    device = stage.pick_device(cfg.device)
+    prompts = data.read_prompts(stage.need(out / "rm_prompts.jsonl", DATA_CMD.format(out=out)))
     prompts = prompts[:cfg.n_prompts] if cfg.n_prompts > 0 else prompts
     policy, enc, _ = load_sft(cfg)
     policy.to(device).eval()
@@ -141,7 +144,7 @@ def collect(cfg: Config) -> dict:
     bar = tqdm(total=len(rows), desc="collect", file=sys.stdout, dynamic_ncols=True, leave=False)
     for s in range(0, len(rows), cfg.gen_batch):  # many prompts x K rows per call: speed only
         chunk = rows[s:s + cfg.gen_batch]
-        with gpt.autocast(device, cfg.dtype):
+        with stage.autocast(device, cfg.dtype):
             toks, _, resp = policy.generate([ids[i] for i in chunk], cfg.max_new_tokens,
                                             temperature=cfg.temperature, eot_id=enc.eot_token,
                                             generator=gen)
@@ -150,7 +153,7 @@ def collect(cfg: Config) -> dict:
             ended += end
         bar.update(len(chunk))
     bar.close()
-    labelers = data.make_labelers(data.PRESETS[cfg.preset])
+    labelers = world.make_labelers(world.PRESETS[cfg.preset])
     rank_rng, records, start = random.Random(f"{cfg.seed}-rank"), [], 0
     first = [0, *itertools.accumulate(ks)][:-1]  # index of each prompt's first sample
     off_rng = random.Random(f"{cfg.seed}-off")
@@ -163,7 +166,7 @@ def collect(cfg: Config) -> dict:
         records.append({"prompt": p["prompt"], "responses": responses, "ranking": ranking,
                         "category": p["category"]})
     data.write_jsonl(out / "comparisons.jsonl", records)
-    agree = data.agreement(labelers, [(r["prompt"], r["responses"]) for r in records],
+    agree = world.agreement(labelers, [(r["prompt"], r["responses"]) for r in records],
                            random.Random(f"{cfg.seed}-agreement"))
     summary = {"prompts": len(records), "samples": len(texts),
                "pairs": sum(k * (k - 1) // 2 for k in ks), "ended": ended / max(1, len(texts)),
@@ -236,7 +239,7 @@ class RewardModel(nn.Module):
 def load_reward_model(path, enc=None, device="cpu"):
     """A RewardModel from rm.pt (for ppo.py and evaluate.py); returns (model, checkpoint)."""
     path = Path(path)
-    ck = gpt.load_checkpoint(path, RM_CMD.format(out=path.parent), enc)
+    ck = stage.load_checkpoint(path, RM_CMD.format(out=path.parent), enc)
     if ck.get("kind") != "reward":
         raise ValueError(f"{path} is not a reward model (kind={ck.get('kind')!r}); reward "
                          f"models are made by: {RM_CMD.format(out=path.parent)}")
@@ -250,11 +253,11 @@ def load_reward_model(path, enc=None, device="cpu"):
 
 def save_reward_model(model, path, enc, cfg, step, hist, opt, extra=None) -> None:
     """rm.pt: what load_reward_model needs, plus what an exact resume needs."""
-    gpt.save_checkpoint({"config": dataclasses.asdict(model.gpt.config), "kind": "reward",
+    stage.save_checkpoint({"config": dataclasses.asdict(model.gpt.config), "kind": "reward",
                          "model": model.state_dict(), "bias": model.bias.item(), "step": step,
                          "tokenizer": tok.tokenizer_id(enc), "history": hist,
                          "train_config": dataclasses.asdict(cfg), "optimizer": opt.state_dict(),
-                         "rng": gpt.rng_state(), **(extra or {})}, path)
+                         "rng": stage.rng_state(), **(extra or {})}, path)
 
 
 def forward_batch(model: RewardModel, examples: list[dict], pad_id: int, device):
@@ -279,7 +282,7 @@ def score_batch(model: RewardModel, enc, prompts: list[str], responses: list[str
     pairs = [encode(enc, p, r, bs)[:2] for p, r in zip(prompts, responses, strict=True)]
     for s in range(0, len(pairs), batch_size):
         tokens, am, _ = gpt.batch_pairs(pairs[s:s + batch_size], enc.eot_token, dev)
-        with gpt.autocast(dev.type, dtype):
+        with stage.autocast(dev.type, dtype):
             out.append(model(tokens, am).float().cpu())
     model.train(was)
     return torch.cat(out) if out else torch.zeros(0)
@@ -324,15 +327,15 @@ def ranking_loss(scores, ranking):
 def evaluate_rm(model: RewardModel, enc, comparisons: list[dict], labelers=None,
                 batch_size: int = 16, dtype: str = "auto", seed: int = 0) -> dict:
     """Held-out metrics: loss and accuracy (pairs ordered as the labeler did), the Pearson
-    correlation of the reward with the gold score (data.score), and, given labelers, how often
-    two of them agree on the same pairs (data.agreement: the ceiling for the accuracy)."""
+    correlation of the reward with the gold score (world.score), and, given labelers, how often
+    two of them agree on the same pairs (world.agreement: the ceiling for the accuracy)."""
     was, dev = model.training, next(model.parameters()).device
     model.eval()
     examples, _ = encode_comparisons(comparisons, enc, model.gpt.config.block_size)
     loss = acc = n = 0.0
     rewards = []
     for s in range(0, len(examples), batch_size):
-        with gpt.autocast(dev.type, dtype):
+        with stage.autocast(dev.type, dtype):
             scores, ranking = forward_batch(model, examples[s:s + batch_size], enc.eot_token, dev)
         lo, st = ranking_loss(scores.float(), ranking)
         loss += lo.item() * len(scores)
@@ -340,12 +343,12 @@ def evaluate_rm(model: RewardModel, enc, comparisons: list[dict], labelers=None,
         rewards += [r for row, ex in zip(scores.tolist(), examples[s:s + batch_size], strict=True)
                     for r in row[:len(ex["pairs"])]]
     model.train(was)
-    gold = [data.score(c["prompt"], r)[0] for c in comparisons for r in c["responses"]]
+    gold = [world.score(c["prompt"], r)[0] for c in comparisons for r in c["responses"]]
     corr = torch.corrcoef(torch.tensor([rewards, gold]))[0, 1].item()
     res = {"loss": loss / max(1, len(examples)), "acc": acc / max(1, n), "pairs": int(n),
            "gold_corr": corr, "reward_mean": sum(rewards) / max(1, len(rewards))}
     if labelers is not None:
-        res["agreement"] = data.agreement(labelers, [(c["prompt"], c["responses"])
+        res["agreement"] = world.agreement(labelers, [(c["prompt"], c["responses"])
                                                      for c in comparisons], random.Random(seed))
     return res
 
@@ -369,15 +372,15 @@ def train(cfg: Config) -> dict:
     if cfg.recollect or not (out / "comparisons.jsonl").exists():
         collect(cfg)
     comps = data.read_comparisons(out / "comparisons.jsonl")  # DataError with file:line if bad
-    demos = data.read_sft(gpt.need(out / "sft.jsonl", DATA_CMD.format(out=out)))
+    demos = data.read_sft(stage.need(out / "sft.jsonl", DATA_CMD.format(out=out)))
     torch.set_float32_matmul_precision(cfg.matmul_precision)
-    device = gpt.pick_device(cfg.device)
+    device = stage.pick_device(cfg.device)
     body, enc, _ = load_sft(cfg)
     torch.manual_seed(cfg.seed)  # the head's init and dropout
     model = RewardModel(body).to(device)
     train_c, val_c = split_comparisons(comps, cfg.val_fraction, cfg.seed)
     examples, n_cut = encode_comparisons(train_c, enc, body.config.block_size)
-    opt = gpt.make_optimizer(model, cfg.lr, cfg.weight_decay)
+    opt = stage.make_optimizer(model, cfg.lr, cfg.weight_decay)
     per_epoch = math.ceil(len(examples) / cfg.batch_size)
     total = cfg.epochs * per_epoch
     keys = ("step", "loss/train", "acc/train", "loss/val", "acc/val", "rm/gold_corr")
@@ -387,12 +390,12 @@ def train(cfg: Config) -> dict:
         save_reward_model(model, ckpt, enc, cfg, step, hist, opt, extra)
 
     if cfg.resume and ckpt.exists():
-        ck = gpt.load_checkpoint(ckpt, RM_CMD.format(out=out), enc)
+        ck = stage.load_checkpoint(ckpt, RM_CMD.format(out=out), enc)
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optimizer"])
-        gpt.set_rng_state(ck["rng"])
+        stage.set_rng_state(ck["rng"])
         step, hist = ck["step"], ck["history"]
-        gpt.trim_log(log, "step", step)
+        stage.trim_log(log, "step", step)
         print(f"resumed {ckpt} at step {step}")
     elif log.exists():
         log.unlink()
@@ -410,11 +413,11 @@ def train(cfg: Config) -> dict:
             cfg.seed + epoch)).tolist()
         batch = [examples[j] for j in order[i * cfg.batch_size:(i + 1) * cfg.batch_size]]
         for g in opt.param_groups:
-            g["lr"] = gpt.lr_at(step, cfg.lr, cfg.warmup_iters, total)
-        with gpt.autocast(device, cfg.dtype):
+            g["lr"] = stage.lr_at(step, cfg.lr, cfg.warmup_iters, total)
+        with stage.autocast(device, cfg.dtype):
             scores, ranking = forward_batch(model, batch, enc.eot_token, device)
         loss, st = ranking_loss(scores.float(), ranking)  # all C(K,2) pairs: one element each
-        gpt.optimizer_step(model, opt, loss, cfg.grad_clip, step, ckpt)
+        stage.optimizer_step(model, opt, loss, cfg.grad_clip, step, ckpt)
         step += 1
         seen += sum(len(ex["pairs"]) for ex in batch)
         run = {"loss": run["loss"] + loss.item(), "acc": run["acc"] + st["acc"], "n": run["n"] + 1}
@@ -427,7 +430,7 @@ def train(cfg: Config) -> dict:
                    "lr": opt.param_groups[0]["lr"], "seq_per_s": seen / (time.time() - t0)}
             for k in keys:
                 hist[k].append(rec[k])
-            gpt.log_jsonl(log, rec)
+            stage.log_jsonl(log, rec)
             bar.write(f"step {step:5d}/{total} | loss {rec['loss/train']:.3f} acc "
                       f"{rec['acc/train']:.1%} | val loss {ev['loss']:.3f} acc {ev['acc']:.1%} "
                       f"| gold r {ev['gold_corr']:.2f} | lr {rec['lr']:.1e} | "
@@ -440,13 +443,13 @@ def train(cfg: Config) -> dict:
         ev = evaluate_rm(model, enc, val_c, dtype=cfg.dtype)
     # the bias moves no difference and no correlation, so the last step's evaluation stands;
     # only the labelers' agreement on the same pairs is new
-    ev["agreement"] = data.agreement(data.make_labelers(data.PRESETS[cfg.preset]),
+    ev["agreement"] = world.agreement(world.make_labelers(world.PRESETS[cfg.preset]),
                                      [(c["prompt"], c["responses"]) for c in val_c],
                                      random.Random(cfg.seed))
     final = {"rm/acc": ev["acc"], "rm/agreement": ev["agreement"], "rm/gold_corr":
              ev["gold_corr"], "rm/bias": bias, "rm/val_pairs": ev["pairs"]}
     hist.update({k: [v] for k, v in final.items() if k != "rm/gold_corr"})
-    gpt.log_jsonl(log, {"step": step, **final})
+    stage.log_jsonl(log, {"step": step, **final})
     save({"normalized": True, "metrics": final})
     print(f"held-out accuracy {ev['acc']:.1%} vs labeler agreement {ev['agreement']:.1%} on the "
           f"same {ev['pairs']} pairs | reward-gold correlation {ev['gold_corr']:.2f} | bias "
@@ -455,7 +458,7 @@ def train(cfg: Config) -> dict:
 
 
 def main(argv=None):
-    cfg = gpt.config_from_args(Config, argv)
+    cfg = stage.config_from_args(Config, argv)
     if cfg.collect_only:
         if cfg.recollect or not (Path(cfg.out) / "comparisons.jsonl").exists():
             return collect(cfg)

@@ -2,9 +2,9 @@
 
 Paper: Ouyang et al. 2022, section 3.5 ("Supervised fine-tuning (SFT)") and Figure 2 step 1;
 appendix C.1 (16 epochs, cosine decay to 10%, residual dropout 0.2) and C.3 (the SFT models
-that initialise PPO: 2 epochs, 10% pretraining data mixed in); the seed explainer's 2.2.1.
+that initialise PPO: 2 epochs, 10% pretraining data mixed in).
 The pretrained GPT (base.pt, or GPT-2 weights) learns to imitate the labelers' demonstrations,
-each written in the one prompt template (DESIGN 3):
+each written in the one prompt template (data.py):
 
     x = "### Instruction:\\n{prompt}\\n\\n### Response:\\n"      y = response + <|endoftext|>
     L_SFT(theta) = -1/|y| sum_t log pi_theta(y_t | x, y_<t)      response tokens only
@@ -13,7 +13,7 @@ each written in the one prompt template (DESIGN 3):
 
 The prompt is context, never a target: the model learns to answer, not to write prompts, and
 the end-of-text is a target, so it learns to stop. Evaluation puts two numbers side by side:
-the validation loss and the mean gold score (data.score) of the model's own answers to
+the validation loss and the mean gold score (world.score) of the model's own answers to
 held-out prompts. The paper saw the first overfit after one epoch while more epochs still
 improved the RM score and human preference: lower loss is not the same as better answers.
 
@@ -29,15 +29,18 @@ keys of the history (`step`, `epoch`, `loss/train`, `loss/val`, `gold/score`, `g
 Deviations from the paper:
 1. Scale: a ~1M-parameter GPT and ~3k demonstrations (paper: 1.3B-175B, ~13k), so the
    learning rate and batch size are ours (paper, 1.3B: LR 9.65e-6, batch 32).
-2. 4 epochs by default (paper 16), for a CPU: on the cpu preset 8 epochs lowered the
-   validation loss further but left the held-out gold score within noise of 4 epochs'.
-3. Dropout 0 by default (paper: 0.2, residual): our 1M-parameter model underfits rather than
-   overfits (cpu preset, 4 epochs: val loss 0.63 without dropout, 0.73 with 0.1). Our GPT has
-   one rate for embeddings, attention and residual branches. sft.pt stores the model with
-   dropout 0: dropout is a training choice (in train_config), later stages start without it.
-4. Pretraining mix (off by default): when on, every step adds round(batch_size * f)
-   windows of corpus.txt and minimises (1 - f) L_SFT + f L_LM, a fraction of the loss
-   rather than of the examples.
+2. 4 epochs (paper 16), for a CPU: more epochs lower the validation loss but not the
+   held-out gold score, and leave PPO less to gain (docs/EXPERIMENTS.md).
+3. Dropout 0 (paper: 0.2, residual): our 1M-parameter model underfits rather than overfits,
+   and dropout raised its validation loss. Our GPT has one rate for embeddings, attention
+   and residual branches. sft.pt stores the model with dropout 0: dropout is a training
+   choice (in train_config), later stages start without it.
+4. Pretraining mix: half the loss (paper C.3: 10% of the data). Every step adds
+   round(batch_size * f) windows of corpus.txt and minimises (1 - f) L_SFT + f L_LM, a
+   fraction of the loss rather than of the examples. A small model fine-tuned on
+   demonstrations alone forgets its language (the held-out pretraining loss rises from 0.6 to
+   3.4 nats); at f = 0.5 SFT pays no alignment tax and answers better than at 10%
+   (docs/EXPERIMENTS.md).
 5. The gold score is a program, not labelers, and the evaluation answers are greedy
    (temperature 0 by default) so that a 100-prompt average is not sampling noise.
 """
@@ -54,7 +57,9 @@ import torch
 
 import data
 import gpt
+import stage
 import tokenizer as tok
+import world
 
 
 @dataclass
@@ -70,7 +75,7 @@ class Config:
     weight_decay: float = 0.1  # AdamW, on matmul weights and embeddings
     warmup: int = 0  # linear warmup steps (paper: none)
     grad_clip: float = 1.0  # global gradient-norm clip (0 = off)
-    ptx_fraction: float = 0.0  # f: share of the loss on pretraining text (paper C.3: 10%)
+    ptx_fraction: float = 0.5  # f: share of the loss on pretraining text (paper C.3: 10%)
     val_fraction: float = 0.05  # demonstrations held out for the validation loss
     eval_interval: int = 50  # steps between evaluations and checkpoints
     n_eval_prompts: int = 100  # held-out prompts answered for the gold score (first n)
@@ -91,9 +96,9 @@ def load_init(cfg: Config):
     if cfg.init != "base":
         return gpt.GPT.from_pretrained(cfg.init, cfg.dropout), tok.get_encoding("gpt2")
     out = Path(cfg.out)
-    model, ck = gpt.load_model(out / "base.pt", f"python pretrain.py --data {out / 'corpus.txt'} "
+    model, ck = stage.load_model(out / "base.pt", f"python pretrain.py --data {out / 'corpus.txt'} "
                                f"--out {out}", dropout=cfg.dropout)
-    return model, gpt.load_encoding(out, ck["tokenizer"])  # the tokenizer base.pt names
+    return model, stage.load_encoding(out, ck["tokenizer"])  # the tokenizer base.pt names
 
 
 def encode_demos(records, enc, block_size, where="sft.jsonl"):
@@ -152,7 +157,7 @@ def mean_loss(model, fixed_batches, device, dtype):
     """Token-weighted L_SFT over fixed batches, in eval mode (no dropout)."""
     total, n = 0.0, 0
     for tokens, am, resp in fixed_batches:
-        with gpt.autocast(device, dtype):
+        with stage.autocast(device, dtype):
             logits, _ = model(tokens, am)
         _, st = sft_loss(logits, tokens, resp)
         total, n = total + st["loss/sft"] * st["tokens"], n + st["tokens"]
@@ -173,7 +178,7 @@ def answer(model, enc, prompts, max_new_tokens, temperature=0.0, seed=0):
     rows = []
     for p, (text, ended) in zip(prompts, gpt.decode_responses(enc, tokens, resp), strict=True):
         rows.append({"prompt": p["prompt"], "category": p["category"], "response": text,
-                     "ended": ended, "score": data.score(p["prompt"], text)[0]})
+                     "ended": ended, "score": world.score(p["prompt"], text)[0]})
     return rows
 
 
@@ -183,27 +188,27 @@ def answer(model, enc, prompts, max_new_tokens, temperature=0.0, seed=0):
 def train(cfg: Config) -> dict:
     """Fine-tune on out/sft.jsonl; writes out/sft.pt and logs; returns the history."""
     torch.manual_seed(cfg.seed)  # dropout
-    device = gpt.pick_device(cfg.device)
+    device = stage.pick_device(cfg.device)
     out = Path(cfg.out)
     model, enc = load_init(cfg)
     model.to(device)
     block = model.config.block_size
-    make_data = f"python data.py --out {out}"
-    train_pairs, val, n_cut = split_demos(gpt.need(out / "sft.jsonl", make_data), enc, block,
+    make_data = f"python -m world --out {out}"
+    train_pairs, val, n_cut = split_demos(stage.need(out / "sft.jsonl", make_data), enc, block,
                                           cfg.val_fraction, cfg.seed)
     val_b = batches(val, cfg.batch_size, device)
     train_b = batches(train_pairs[:len(val)], cfg.batch_size, device)  # the same size as val
-    prompts = data.read_prompts(gpt.need(out / "eval_prompts.jsonl", make_data))
+    prompts = data.read_prompts(stage.need(out / "eval_prompts.jsonl", make_data))
     prompts = prompts[:cfg.n_eval_prompts]
     ptx_ids = None
     if cfg.ptx_fraction > 0:  # C.3: pretraining text mixed into SFT
-        text = gpt.load_corpus(out / "corpus.txt")
+        text = stage.load_corpus(out / "corpus.txt")
         ptx_ids = torch.tensor(tok.encode_corpus(enc, text), dtype=torch.int32)
     n_ptx = max(1, round(cfg.batch_size * cfg.ptx_fraction))
     print(f"{len(train_pairs)} train / {len(val)} val demonstrations; {n_cut} prompts cut from "
           f"the left to fit block_size={block}; {len(prompts)} eval prompts; {device}")
 
-    opt = gpt.make_optimizer(model, cfg.lr, cfg.weight_decay)
+    opt = stage.make_optimizer(model, cfg.lr, cfg.weight_decay)
     gen = torch.Generator().manual_seed(cfg.seed)  # batch order: saved for exact resume
     per_epoch = math.ceil(len(train_pairs) / cfg.batch_size)
     total = cfg.epochs * per_epoch
@@ -211,13 +216,13 @@ def train(cfg: Config) -> dict:
     hist = {k: [] for k in ("step", "epoch", "loss/train", "loss/val", "gold/score",
                             "gold/ended", "lr")}
     if cfg.resume and ckpt.exists():
-        ck = gpt.load_checkpoint(ckpt, f"python sft.py --out {out}", enc=enc)
+        ck = stage.load_checkpoint(ckpt, f"python sft.py --out {out}", enc=enc)
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optimizer"])
         gen.set_state(ck["rng"]["batch"])
-        gpt.set_rng_state(ck["rng"])
+        stage.set_rng_state(ck["rng"])
         step, hist, perm = ck["step"], ck["history"], ck["data"]["order"]
-        gpt.trim_log(log, "step", step)
+        stage.trim_log(log, "step", step)
         print(f"resumed {ckpt} at step {step}")
     elif log.exists():
         log.unlink()
@@ -234,7 +239,7 @@ def train(cfg: Config) -> dict:
         model.train()
         for k in hist:
             hist[k].append(rec[k])
-        gpt.log_jsonl(log, {**rec, "sample": rows[0]["response"] if rows else ""})
+        stage.log_jsonl(log, {**rec, "sample": rows[0]["response"] if rows else ""})
         bar.write(f"step {step:5d}/{total} | epoch {rec['epoch']:.2f} | loss "
                   f"{rec['loss/train']:.3f} | val {rec['loss/val']:.3f} | gold "
                   f"{rec['gold/score']:+.3f} | ended {rec['gold/ended']:4.0%} | "
@@ -251,29 +256,29 @@ def train(cfg: Config) -> dict:
         epoch, b = divmod(step, per_epoch)
         if b == 0:  # a new epoch: a new order of the demonstrations
             perm = torch.randperm(len(train_pairs), generator=gen)
-        lr = gpt.lr_at(step, cfg.lr, cfg.warmup, total)
+        lr = stage.lr_at(step, cfg.lr, cfg.warmup, total)
         for g in opt.param_groups:
             g["lr"] = lr
         idx = perm[b * cfg.batch_size:(b + 1) * cfg.batch_size].tolist()
         tokens, am, resp = gpt.batch_pairs([train_pairs[i] for i in idx], 0, device)
-        with gpt.autocast(device, cfg.dtype):
+        with stage.autocast(device, cfg.dtype):
             logits, _ = model(tokens, am)
             loss, _ = sft_loss(logits, tokens, resp)
             if ptx_ids is not None:  # C.3: (1 - f) L_SFT + f L_LM on corpus windows
-                x, y = gpt.get_batch(ptx_ids, block, n_ptx, gen)
+                x, y = stage.get_batch(ptx_ids, block, n_ptx, gen)
                 _, lm = model(x.to(device), targets=y.to(device))
                 loss = (1 - cfg.ptx_fraction) * loss + cfg.ptx_fraction * lm
-        gpt.optimizer_step(model, opt, loss, cfg.grad_clip, step, ckpt)
+        stage.optimizer_step(model, opt, loss, cfg.grad_clip, step, ckpt)
         step += 1
         bar.update(1)
         if step % cfg.eval_interval == 0 or step == total:
             evaluate()
             mcfg = {**dataclasses.asdict(model.config), "dropout": 0.0}  # deviation 3
-            gpt.save_checkpoint({
+            stage.save_checkpoint({
                 "config": mcfg, "model": model.state_dict(), "step": step,
                 "tokenizer": tok.tokenizer_id(enc), "train_config": dataclasses.asdict(cfg),
                 "optimizer": opt.state_dict(), "history": hist,
-                "rng": {**gpt.rng_state(), "batch": gen.get_state()},
+                "rng": {**stage.rng_state(), "batch": gen.get_state()},
                 "data": {"epoch": epoch, "batch": b + 1, "order": perm}}, ckpt)
     bar.close()
     model.eval()
@@ -287,7 +292,7 @@ def train(cfg: Config) -> dict:
 
 
 def main(argv=None):
-    train(gpt.config_from_args(Config, argv))
+    train(stage.config_from_args(Config, argv))
 
 
 if __name__ == "__main__":

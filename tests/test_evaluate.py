@@ -9,10 +9,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-import data
 import evaluate
 import gpt
 import tokenizer as tok
+import world
 
 
 class Fixed:
@@ -62,14 +62,14 @@ def test_win_rate_by_hand():
 
 
 def test_win_rate_with_the_heldout_labelers():
-    labelers = data.make_labelers(data.Config(), heldout=True)
-    world = data.make_world()
-    prompts = [p["prompt"] for p in data.generate_prompts(world, 200, "eval",
+    labelers = world.make_labelers(world.Config(), heldout=True)
+    sim = world.make_world()
+    prompts = [p["prompt"] for p in world.generate_prompts(sim, 200, "eval",
                                                            random.Random(3), set())]
-    spec = [world.parse(p) for p in prompts]
+    spec = [world.parse(sim, p) for p in prompts]
     rng = random.Random(0)
-    best = [data._respond(world, s, "best", rng) for s in spec]
-    rude = [data._respond(world, s, "rude", rng) for s in spec]
+    best = [world.respond(sim, s, "best", rng) for s in spec]
+    rude = [world.respond(sim, s, "rude", rng) for s in spec]
     assert evaluate.win_rate(prompts, best, best, labelers)["rate"] == 0.5
     r = evaluate.win_rate(prompts, best, rude, labelers)
     assert r["rate"] > 0.9 and r["lo"] < r["rate"] < r["hi"]
@@ -143,13 +143,13 @@ def test_cloze_accuracy_equals_brute_force(small):
 
 
 def test_metadata_counts_declines_over_harmful_prompts_only():
-    world = data.make_world()
-    ps = data.generate_prompts(world, 300, "eval", random.Random(5), set())
+    sim = world.make_world()
+    ps = world.generate_prompts(sim, 300, "eval", random.Random(5), set())
     harm = [p for p in ps if p["category"] == "harmful"][:3]
     qa = [p for p in ps if p["category"] == "open_qa"][:3]
     rng = random.Random(0)
-    resp = [data._respond(world, world.parse(p["prompt"]), "best", rng) for p in harm + qa]
-    judge = lambda: [data.score(p["prompt"], r)[1] for p, r in zip(harm + qa, resp, strict=True)]
+    resp = [world.respond(sim, world.parse(sim, p["prompt"]), "best", rng) for p in harm + qa]
+    judge = lambda: [world.score(p["prompt"], r)[1] for p, r in zip(harm + qa, resp, strict=True)]
     m = evaluate.metadata(judge())
     assert m["declines_harmful"] == 1.0 and m["rude"] == 0.0
     resp[0] = "Only an idiot asks that."

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 import gpt
+import stage
 from gpt import GPT, GPTConfig
 
 SMALL = GPTConfig(vocab_size=97, block_size=64, n_layer=2, n_head=4, n_embd=32)
@@ -181,7 +182,7 @@ def test_top_p_and_top_k_restrict_support():
 
 def test_overfit_one_batch():
     model = small_model().train()
-    opt = gpt.make_optimizer(model, 3e-3, 0.0)
+    opt = stage.make_optimizer(model, 3e-3, 0.0)
     x = torch.randint(0, 97, (4, 32))
     for _ in range(200):
         _, loss = model(x[:, :-1], targets=x[:, 1:])
@@ -196,7 +197,7 @@ def test_cli_lists_every_field_with_its_comment(module, capsys):
     import importlib
     cls = importlib.import_module(module).Config
     with pytest.raises(SystemExit):
-        gpt.config_from_args(cls, ["--help"])
+        stage.config_from_args(cls, ["--help"])
     text = " ".join(capsys.readouterr().out.split())  # argparse wraps the help lines
     for f in cls.__dataclass_fields__:
         assert f"--{f}" in text
@@ -205,10 +206,10 @@ def test_cli_lists_every_field_with_its_comment(module, capsys):
 
 def test_cli_parses_types_and_booleans():
     import pretrain
-    cfg = gpt.config_from_args(pretrain.Config, ["--n_layer", "3", "--compile", "--lr", "0.5"])
+    cfg = stage.config_from_args(pretrain.Config, ["--n_layer", "3", "--compile", "--lr", "0.5"])
     assert cfg.n_layer == 3 and cfg.compile is True and cfg.lr == 0.5
     import reward
-    cfg = gpt.config_from_args(reward.Config, ["--k_min", "2", "--collect_only", "--lr", "0.5"])
+    cfg = stage.config_from_args(reward.Config, ["--k_min", "2", "--collect_only", "--lr", "0.5"])
     assert cfg.k_min == 2 and cfg.collect_only is True and cfg.lr == 0.5
 
 

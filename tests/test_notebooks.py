@@ -1,4 +1,4 @@
-"""Every notebook runs top to bottom (STYLE 13): each notebooks/*.ipynb is executed in memory,
+"""Every notebook runs top to bottom: each notebooks/*.ipynb is executed in memory,
 in the notebooks directory, and its committed file is never rewritten. A cell that raises fails
 the test; so does a code cell that showed output when committed and shows none now, or a
 notebook that lost its plots."""

@@ -10,13 +10,13 @@ import pytest
 import tiktoken
 
 import chat
-import data
 import evaluate
-import gpt
 import pipeline
 import ppo
 import reward
+import stage
 import tokenizer as tok
+import world
 
 MODELS = ("base", "sft", "ppo", "ppo_ptx", "sweep_beta_0.002")
 
@@ -38,7 +38,7 @@ def test_tiny_end_to_end(tiny):
         assert (d / f).stat().st_size > 0, f
     enc = tok.load_tokenizer(d / "tokenizer.tiktoken")
     for n in MODELS:
-        gpt.load_model(d / f"{n}.pt", enc=enc)
+        stage.load_model(d / f"{n}.pt", enc=enc)
     reward.load_reward_model(d / "rm.pt", enc)
     assert res == json.loads((d / "results.json").read_text())
     assert set(res["models"]) == set(evaluate.MODELS)
@@ -95,12 +95,10 @@ def test_changed_settings_rerun_and_an_interrupted_stage_resumes(tiny, tmp_path,
     record = json.loads((d / "pipeline.json").read_text())
     record["stages"]["ppo"]["status"] = "started"  # as if stopped after a checkpoint
     (d / "pipeline.json").write_text(json.dumps(record))
-    presets = copy.deepcopy(pipeline.PRESETS)
-    presets["tiny"]["ppo_ptx"]["ptx_coef"] = 2.0
-    monkeypatch.setattr(pipeline, "PRESETS", presets)
+    monkeypatch.setattr(pipeline, "PTX_COEF", 2.0)
     pipeline.run("tiny", str(d))
     assert sorted(seen) == [(0.0, True), (2.0, False)]  # ppo resumed; ppo_ptx ran anew
-    assert gpt.load_checkpoint(d / "ppo_ptx.pt")["train_config"]["ptx_coef"] == 2.0
+    assert stage.load_checkpoint(d / "ppo_ptx.pt")["train_config"]["ptx_coef"] == 2.0
 
 
 def test_user_data_is_never_overwritten(tmp_path):
@@ -130,7 +128,7 @@ def test_gpt2_preset_on_a_tiny_random_gpt2(tmp_path, monkeypatch):
     world's corpus, which is written first (and then used as the user's own data)."""
     transformers = pytest.importorskip("transformers")
     d = tmp_path / "run"
-    data.write_datasets(dataclasses.replace(data.PRESETS["tiny"], corpus_chars=100_000,
+    world.write_datasets(dataclasses.replace(world.PRESETS["tiny"], corpus_chars=100_000,
                                             val_chars=10_000, n_cloze=12, n_sft=48, n_rm=12,
                                             n_ppo=40, n_eval=12), d)
     ranks = tok.train_bpe((d / "corpus.txt").read_text(), 600)
@@ -155,11 +153,11 @@ def test_gpt2_preset_on_a_tiny_random_gpt2(tmp_path, monkeypatch):
         "evaluate": {"n_prompts": 6, "n_tax_windows": 4, **small}})
     monkeypatch.setattr(pipeline, "PRESETS", presets)
     res = pipeline.run("gpt2", str(d), gpt2_weights=str(tmp_path / "gpt2"))
-    ck = gpt.load_checkpoint(d / "base.pt")
+    ck = stage.load_checkpoint(d / "base.pt")
     assert ck["tokenizer"] == "gpt2" and ck["config"]["vocab_size"] == 50257
     assert not (d / "tokenizer.tiktoken").exists()
     for n in ("sft", "ppo", "ppo_ptx"):
-        assert gpt.load_checkpoint(d / f"{n}.pt")["tokenizer"] == "gpt2"
+        assert stage.load_checkpoint(d / f"{n}.pt")["tokenizer"] == "gpt2"
     assert set(res["models"]) == set(evaluate.MODELS)
 
 

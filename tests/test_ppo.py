@@ -9,8 +9,10 @@ import math
 import pytest
 import torch
 
+import environment as env
 import gpt
 import ppo
+import stage
 import tokenizer as tok
 from reward import RewardModel
 
@@ -45,12 +47,12 @@ def run_dir(tmp_path_factory):
                                                for p in PROMPTS))
     sft = tiny_gpt(enc.n_vocab, enc.eot_token)
     ident = tok.tokenizer_id(enc)
-    gpt.save_checkpoint({"config": dataclasses.asdict(sft.config), "model": sft.state_dict(),
+    stage.save_checkpoint({"config": dataclasses.asdict(sft.config), "model": sft.state_dict(),
                          "step": 0, "tokenizer": ident}, out / "sft.pt")
     torch.manual_seed(1)
     rm = RewardModel(tiny_gpt(enc.n_vocab, enc.eot_token, seed=2))
     rm.bias.fill_(0.3)
-    gpt.save_checkpoint({"config": dataclasses.asdict(rm.gpt.config), "kind": "reward",
+    stage.save_checkpoint({"config": dataclasses.asdict(rm.gpt.config), "kind": "reward",
                          "model": rm.state_dict(), "step": 0, "tokenizer": ident,
                          "normalized": True}, out / "rm.pt")
     return out, enc
@@ -67,10 +69,10 @@ def one_batch(enc, cfg, seed=0, dropout=0.0, reward_fn=None):
     policy = tiny_gpt(enc.n_vocab, enc.eot_token, seed, dropout)
     ref = copy.deepcopy(policy).eval()
     rm = RewardModel(tiny_gpt(enc.n_vocab, enc.eot_token, seed + 1))
-    value_model = ppo.make_value_model("rm", rm, policy)
+    value_model = env.make_value_model("rm", rm, policy)
     ids = [tok.encode(enc, p)[-40:] for p in PROMPTS] * 3
     batch = ppo.rollout(policy, ids, cfg, enc.eot_token, torch.Generator().manual_seed(seed))
-    reward_fn = reward_fn or ppo.rm_reward(rm, enc.eot_token, cfg.no_eot_penalty)
+    reward_fn = reward_fn or env.rm_reward(rm, enc.eot_token, cfg.no_eot_penalty)
     ppo.score(batch, policy, ref, value_model, reward_fn, cfg)
     ppo.advantages(batch, cfg.kl_coef, cfg)
     return policy, ref, value_model, batch
@@ -88,23 +90,23 @@ def random_episodes(seed, B=6, T=12):
     return torch.randn(B, T, generator=g), torch.randn(B, T, generator=g), mask
 
 
-@pytest.mark.parametrize("gamma,lam", [(1.0, 0.95), (0.9, 0.8), (1.0, 1.0), (0.99, 0.0)])
-def test_gae_equals_a_plain_reversed_loop(gamma, lam):
+@pytest.mark.parametrize("discount,lam", [(1.0, 0.95), (0.9, 0.8), (1.0, 1.0), (0.99, 0.0)])
+def test_gae_equals_a_plain_reversed_loop(discount, lam):
     rewards, values, mask = random_episodes(0)
-    adv, ret = ppo.gae(rewards, values, mask, gamma, lam)
+    adv, ret = ppo.gae(rewards, values, mask, discount, lam)
     for b in range(len(rewards)):
         idx = mask[b].nonzero().squeeze(1).tolist()  # this episode's steps
         r, v = rewards[b, idx].tolist(), values[b, idx].tolist() + [0.0]  # V = 0 after the end
         a, want = 0.0, [0.0] * len(idx)
         for i in reversed(range(len(idx))):
-            a = r[i] + gamma * v[i + 1] - v[i] + gamma * lam * a
+            a = r[i] + discount * v[i + 1] - v[i] + discount * lam * a
             want[i] = a
         torch.testing.assert_close(adv[b, idx], torch.tensor(want))
         torch.testing.assert_close(ret[b, idx], torch.tensor(want) + values[b, idx])
         assert (adv[b][mask[b] == 0] == 0).all() and (ret[b][mask[b] == 0] == 0).all()
 
 
-def test_gae_at_gamma_lambda_one_with_zero_values_is_the_reward_to_go():
+def test_gae_at_discount_lambda_one_with_zero_values_is_the_reward_to_go():
     rewards, _, mask = random_episodes(1)
     adv, ret = ppo.gae(rewards, torch.zeros_like(rewards), mask, 1.0, 1.0)
     to_go = (rewards * mask).flip(1).cumsum(1).flip(1) * mask  # sum_{t' >= t} r_t'
@@ -141,7 +143,7 @@ def test_rm_score_lands_on_the_final_real_token(run_dir):
     cfg = small_cfg(".")
     policy, _, _, batch = one_batch(enc, cfg)
     tokens, am, mask = batch["tokens"], batch["attention_mask"], batch["mask"]
-    ended = ppo.ended(tokens, batch["response_mask"], enc.eot_token)
+    ended = env.ended(tokens, batch["response_mask"], enc.eot_token)
     assert 0 < ended.float().mean() < 1  # both kinds of rows are in the batch
     score = torch.arange(1.0, len(tokens) + 1)
     rewards, _ = ppo.kl_penalized_rewards(batch["logprobs"], batch["ref_logprobs"], score, mask,
@@ -155,7 +157,7 @@ def test_rm_score_lands_on_the_final_real_token(run_dir):
     # the RM reward reads that token: each row alone, unpadded, gives the same score
     rm = RewardModel(tiny_gpt(enc.n_vocab, enc.eot_token, 5)).eval()
     with torch.no_grad():
-        got = ppo.rm_reward(rm, enc.eot_token, -7.0)(tokens, am, batch["response_mask"])
+        got = env.rm_reward(rm, enc.eot_token, -7.0)(tokens, am, batch["response_mask"])
         for b in range(len(tokens)):
             alone = rm(tokens[b][am[b].bool()][None])[0]
             want = alone if ended[b] else torch.tensor(-7.0)  # [D10]
@@ -223,7 +225,7 @@ def test_ratio_is_exactly_one_on_the_first_minibatch(run_dir):
     cfg = small_cfg(".", temperature=0.7, minibatch_size=6)  # 18 episodes: 3 minibatches
     # a policy built with dropout: eval mode keeps it off in sampling and training alike [D8]
     policy, _, value_model, batch = one_batch(enc, cfg, dropout=0.2)
-    opts = [gpt.make_optimizer(m, cfg.lr, 0.0) for m in (policy, value_model)]
+    opts = [stage.make_optimizer(m, cfg.lr, 0.0) for m in (policy, value_model)]
     stats = ppo.update(policy, value_model, opts, batch, cfg, torch.Generator().manual_seed(0))
     assert len(stats) == 3
     assert stats[0]["ppo/ratio_dev"] == 0.0 and stats[0]["ppo/ratio_mean"] == 1.0
@@ -236,7 +238,7 @@ def test_ptx_gradient_is_gamma_times_the_lm_gradient(run_dir):
     cfg = small_cfg(".", ptx_coef=3.0)
     policy, _, value_model, batch = one_batch(enc, cfg)
     ids = torch.tensor(tok.encode_corpus(enc, (out / "corpus.txt").read_text()))
-    ptx = gpt.get_batch(ids, 48, 4, torch.Generator().manual_seed(0))
+    ptx = stage.get_batch(ids, 48, 4, torch.Generator().manual_seed(0))
 
     def grads(model, mb, ptx_batch):
         model.zero_grad(set_to_none=True)
@@ -308,7 +310,7 @@ def test_resume_equals_uninterrupted(run_dir):
         if not key.startswith("time/"):
             assert full[key] == part[key], key
     assert a["optimizer"][0]["state"][0]["exp_avg"].equal(b["optimizer"][0]["state"][0]["exp_avg"])
-    model, _ = gpt.load_model(out / "full.pt")  # the policy loads like any stage's GPT
+    model, _ = stage.load_model(out / "full.pt")  # the policy loads like any stage's GPT
     assert torch.equal(model.lm_head.weight, a["model"]["lm_head.weight"])
 
 
@@ -318,12 +320,12 @@ def test_resume_equals_uninterrupted(run_dir):
 def test_value_model_from_the_rm_starts_at_the_rms_reward_and_trains_whole(run_dir):
     out, enc = run_dir
     cfg = small_cfg(out)
-    _, _, value_model, rm, _ = ppo.load_models(cfg, "cpu")
+    _, _, value_model, rm, _ = env.load_models(cfg.out, device="cpu")
     assert rm.bias.item() == pytest.approx(0.3)  # a non-zero bias, so the fold is tested
     ids, am = gpt.pad_left([tok.encode(enc, p) for p in PROMPTS], 0)
     with torch.no_grad():  # V at the last token equals the RM's normalised reward there
         torch.testing.assert_close(value_model(ids, am)[:, -1], rm(ids, am))
-    opt = gpt.make_optimizer(value_model, 1e-3, 0.0)  # the RM is frozen, its copy is not
+    opt = stage.make_optimizer(value_model, 1e-3, 0.0)  # the RM is frozen, its copy is not
     in_opt = {id(p) for g in opt.param_groups for p in g["params"]}
     assert all(id(p) in in_opt for p in value_model.parameters())
     assert not any(p.requires_grad for p in rm.parameters())

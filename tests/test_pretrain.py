@@ -10,6 +10,7 @@ import torch
 
 import gpt
 import pretrain
+import stage
 from gpt import GPT
 
 
@@ -36,7 +37,7 @@ def tiny_cfg(tmp_path, **kw):
 def test_pretraining_learns(tmp_path):
     hist = pretrain.train(tiny_cfg(tmp_path))
     assert hist["loss/val"][-1] < 0.5 * math.log(300)
-    ck = gpt.load_checkpoint(tmp_path / "run" / "base.pt")
+    ck = stage.load_checkpoint(tmp_path / "run" / "base.pt")
     assert ck["step"] == 200 and ck["tokenizer"].startswith("bpe-")
     assert (tmp_path / "run" / "tokenizer.tiktoken").exists()
     lines = (tmp_path / "run" / "pretrain.jsonl").read_text().splitlines()
@@ -46,9 +47,9 @@ def test_pretraining_learns(tmp_path):
 def test_resume_equals_uninterrupted(tmp_path, monkeypatch):
     cfg = tiny_cfg(tmp_path, max_iters=30, eval_interval=10, dropout=0.1)
     pretrain.train(cfg)
-    straight = gpt.load_checkpoint(tmp_path / "run" / "base.pt")["model"]
+    straight = stage.load_checkpoint(tmp_path / "run" / "base.pt")["model"]
 
-    real, calls = gpt.get_batch, {"n": 0}
+    real, calls = stage.get_batch, {"n": 0}
 
     def crash(*a, **kw):  # dies at step 22: 21 train + 2 x 4 eval batches came before
         calls["n"] += 1
@@ -56,16 +57,16 @@ def test_resume_equals_uninterrupted(tmp_path, monkeypatch):
             raise KeyboardInterrupt
         return real(*a, **kw)
 
-    monkeypatch.setattr(gpt, "get_batch", crash)
+    monkeypatch.setattr(stage, "get_batch", crash)
     cfg2 = tiny_cfg(tmp_path, max_iters=30, eval_interval=10, dropout=0.1,
                     out=str(tmp_path / "run2"))
     with pytest.raises(KeyboardInterrupt):
         pretrain.train(cfg2)
-    assert gpt.load_checkpoint(tmp_path / "run2" / "base.pt")["step"] == 20
-    monkeypatch.setattr(gpt, "get_batch", real)
+    assert stage.load_checkpoint(tmp_path / "run2" / "base.pt")["step"] == 20
+    monkeypatch.setattr(stage, "get_batch", real)
     cfg2.resume = True
     pretrain.train(cfg2)
-    resumed = gpt.load_checkpoint(tmp_path / "run2" / "base.pt")["model"]
+    resumed = stage.load_checkpoint(tmp_path / "run2" / "base.pt")["model"]
     for k in straight:
         assert torch.equal(straight[k], resumed[k]), k
 
@@ -86,25 +87,25 @@ def test_checkpoint_errors(tmp_path):
     pretrain.train(tiny_cfg(tmp_path, max_iters=10, eval_interval=10))
     ckpt = tmp_path / "run" / "base.pt"
     with pytest.raises(FileNotFoundError, match="python pretrain.py"):
-        gpt.load_checkpoint(tmp_path / "missing.pt")
+        stage.load_checkpoint(tmp_path / "missing.pt")
     truncated = tmp_path / "truncated.pt"
     truncated.write_bytes(ckpt.read_bytes()[:1000])
     with pytest.raises(RuntimeError, match="corrupt or truncated"):
-        gpt.load_checkpoint(truncated)
+        stage.load_checkpoint(truncated)
     garbage = tmp_path / "garbage.pt"
     garbage.write_bytes(b"not a checkpoint at all" * 10)
     with pytest.raises(RuntimeError, match="corrupt or truncated"):
-        gpt.load_checkpoint(garbage)
+        stage.load_checkpoint(garbage)
     import tokenizer as tok
     other = tok.build_encoding(tok.train_bpe("completely different words here " * 50, 270))
     with pytest.raises(ValueError, match="tokenizer"):
-        gpt.load_checkpoint(ckpt, enc=other)
-    model, _ = gpt.load_model(ckpt)
+        stage.load_checkpoint(ckpt, enc=other)
+    model, _ = stage.load_model(ckpt)
     assert isinstance(model, GPT)
 
 
 def test_bad_data_files(tmp_path):
-    with pytest.raises(FileNotFoundError, match="python data.py"):
+    with pytest.raises(FileNotFoundError, match="python -m world"):
         pretrain.train(tiny_cfg(tmp_path, data=str(tmp_path / "nope.txt")))
     empty = tmp_path / "empty.txt"
     empty.write_text("  \n")

@@ -14,6 +14,8 @@ import data
 import gpt
 import pretrain
 import reward
+import stage
+import world
 from reward import RewardModel, ranking_loss
 
 
@@ -138,13 +140,13 @@ def test_each_response_forwarded_once():
 
 
 def write_comparisons(path, prompts, seed=0):
-    """Rankings of data.sample_responses (varied quality) by the training labelers: stands in
+    """Rankings of world.sample_responses (varied quality) by the training labelers: stands in
     for rankings of SFT samples, to keep the test fast."""
-    world, rng = data.make_world(), random.Random(seed)
-    labelers = data.make_labelers(data.PRESETS["tiny"])
+    sim, rng = world.make_world(), random.Random(seed)
+    labelers = world.make_labelers(world.PRESETS["tiny"])
     recs = []
     for i, p in enumerate(prompts):
-        rs = data.sample_responses(world, p, rng.randint(4, 9), rng)
+        rs = world.sample_responses(sim, p, rng.randint(4, 9), rng)
         recs.append({"prompt": p["prompt"], "responses": rs, "category": p["category"],
                      "ranking": labelers[i % len(labelers)].rank(p["prompt"], rs, rng)})
     data.write_jsonl(path, recs)
@@ -153,7 +155,7 @@ def write_comparisons(path, prompts, seed=0):
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     d = tmp_path_factory.mktemp("rm")
-    data.write_datasets(data.PRESETS["tiny"], d)
+    world.write_datasets(world.PRESETS["tiny"], d)
     pretrain.train(pretrain.Config(data=str(d / "corpus.txt"), out=str(d), vocab_size=512,
                                    block_size=128, n_layer=2, n_head=2, n_embd=64, batch_size=16,
                                    max_iters=120, lr=3e-3, warmup_iters=10, eval_interval=120,
@@ -192,7 +194,7 @@ def test_rm_learns_the_labelers(run, trained):
     assert trained["loss/val"][-1] < math.log(2)
     model, ck = reward.load_reward_model(run / "rm.pt")
     assert ck["kind"] == "reward" and ck["step"] == trained["step"][-1]
-    enc = gpt.load_encoding(run, ck["tokenizer"])
+    enc = stage.load_encoding(run, ck["tokenizer"])
     _, val = reward.split_comparisons(data.read_comparisons(run / "comparisons.jsonl"), 0.2,
                                       reward.Config.seed)
     again = reward.evaluate_rm(model, enc, val)
@@ -203,7 +205,7 @@ def test_rm_learns_the_labelers(run, trained):
 
 def test_normalisation_centres_the_demonstrations(run, trained):
     model, ck = reward.load_reward_model(run / "rm.pt")
-    enc = gpt.load_encoding(run, ck["tokenizer"])
+    enc = stage.load_encoding(run, ck["tokenizer"])
     demos = data.read_sft(run / "sft.jsonl")
     r = reward.score_batch(model, enc, [d["prompt"] for d in demos],
                            [d["response"] for d in demos], batch_size=37)
@@ -234,23 +236,23 @@ def test_resume_equals_uninterrupted(run, tmp_path, monkeypatch):
     kw = dict(epochs=2, batch_size=4, val_fraction=0.25, eval_interval=3, dropout=0.1)
     a = clone(run, tmp_path / "a", 24)
     hist = reward.train(cfg_for(a, **kw))
-    straight = gpt.load_checkpoint(a / "rm.pt")
+    straight = stage.load_checkpoint(a / "rm.pt")
 
     b = clone(run, tmp_path / "b", 24)
-    real = gpt.lr_at
+    real = stage.lr_at
 
     def crash(step, *args):
         if step == 7:  # after the checkpoint at step 6
             raise KeyboardInterrupt
         return real(step, *args)
 
-    monkeypatch.setattr(gpt, "lr_at", crash)
+    monkeypatch.setattr(stage, "lr_at", crash)
     with pytest.raises(KeyboardInterrupt):
         reward.train(cfg_for(b, **kw))
-    assert gpt.load_checkpoint(b / "rm.pt")["step"] == 6
-    monkeypatch.setattr(gpt, "lr_at", real)
+    assert stage.load_checkpoint(b / "rm.pt")["step"] == 6
+    monkeypatch.setattr(stage, "lr_at", real)
     hist2 = reward.train(cfg_for(b, resume=True, **kw))
-    resumed = gpt.load_checkpoint(b / "rm.pt")
+    resumed = stage.load_checkpoint(b / "rm.pt")
     assert straight["step"] == resumed["step"] == 10
     for k in straight["model"]:
         assert torch.equal(straight["model"][k], resumed["model"][k]), k
@@ -279,7 +281,7 @@ def test_collect_end_to_end(run, tmp_path):
     assert 0 <= summary["agreement"] <= 1 and summary["pairs"] == sum(
         math.comb(len(c["responses"]), 2) for c in comps)
     assert all("<|endoftext|>" not in r for c in comps for r in c["responses"])
-    labelers, rng = data.make_labelers(data.PRESETS["tiny"]), random.Random("5-rank")
+    labelers, rng = world.make_labelers(world.PRESETS["tiny"]), random.Random("5-rank")
     for i, c in enumerate(comps):  # round-robin training labelers ranked exactly these samples
         assert c["ranking"] == labelers[i % len(labelers)].rank(c["prompt"], c["responses"], rng)
     first = (d / "comparisons.jsonl").read_bytes()
@@ -313,7 +315,7 @@ def test_errors(run, tmp_path):
         reward.train(cfg_for(d))
     with pytest.raises(ValueError, match="2..9"):
         reward.collect(cfg_for(d, k_max=10))
-    with pytest.raises(FileNotFoundError, match="python data.py --out"):
+    with pytest.raises(FileNotFoundError, match="python -m world --out"):
         reward.collect(cfg_for(tmp_path / "empty"))
     good = data.read_comparisons(d / "comparisons.jsonl")[0]
     for bad in ({**good, "responses": good["responses"][:1], "ranking": [0]},

@@ -11,14 +11,16 @@ import data
 import gpt
 import pretrain
 import sft
+import stage
 import tokenizer as tok
+import world
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     """A tiny run directory: the tiny world's datasets and a small pretrained base.pt."""
     d = tmp_path_factory.mktemp("run")
-    data.write_datasets(data.PRESETS["tiny"], d)
+    world.write_datasets(world.PRESETS["tiny"], d)
     pretrain.train(pretrain.Config(data=str(d / "corpus.txt"), out=str(d), vocab_size=512,
                                    n_layer=2, n_head=2, n_embd=64, block_size=128, batch_size=16,
                                    max_iters=150, lr=3e-3, warmup_iters=10, eval_interval=150,
@@ -126,7 +128,7 @@ def test_init_from_gpt2_weights(run, tmp_path, monkeypatch):
     hist = sft.train(sft.Config(out=str(d), init=str(tmp_path / "gpt2"), epochs=2, lr=3e-3,
                                 batch_size=8, n_eval_prompts=2, max_new_tokens=8))
     assert hist["loss/val"][-1] < hist["loss/val"][0] - 0.2  # from random weights: slowly
-    ck = gpt.load_checkpoint(d / "sft.pt", enc=enc)
+    ck = stage.load_checkpoint(d / "sft.pt", enc=enc)
     assert (ck["config"]["n_embd"], ck["config"]["block_size"]) == (32, 128)
 
 
@@ -139,15 +141,15 @@ def test_sft_learns_and_writes_its_files(run, tuned):
     assert hist["loss/val"][-1] < hist["loss/val"][0] - 0.3
     assert hist["loss/train"][-1] < hist["loss/train"][0] - 0.3
     assert hist["gold/score"][-1] > hist["gold/score"][0] + 0.2  # better answers, too
-    ck = gpt.load_checkpoint(run / "sft.pt")
+    ck = stage.load_checkpoint(run / "sft.pt")
     assert ck["step"] == hist["step"][-1] and ck["config"]["dropout"] == 0.0
-    assert ck["tokenizer"] == gpt.load_checkpoint(run / "base.pt")["tokenizer"]
+    assert ck["tokenizer"] == stage.load_checkpoint(run / "base.pt")["tokenizer"]
     logged = [json.loads(x) for x in (run / "sft_log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in logged] == hist["step"]
     samples = data.read_jsonl(run / "sft_samples.jsonl")
     assert len(samples) == cfg.n_samples
     for s in samples:
-        assert s["score"] == data.score(s["prompt"], s["response"])[0]
+        assert s["score"] == world.score(s["prompt"], s["response"])[0]
 
 
 def test_sft_answers_follow_the_template_and_end(run, tuned):
@@ -155,7 +157,7 @@ def test_sft_answers_follow_the_template_and_end(run, tuned):
     prompts = data.read_prompts(run / "eval_prompts.jsonl")[:48]
     ended = {}
     for name in ("base", "sft"):
-        model, _ = gpt.load_model(run / f"{name}.pt", enc=enc)
+        model, _ = stage.load_model(run / f"{name}.pt", enc=enc)
         rows = sft.answer(model.eval(), enc, prompts, 40)
         ended[name] = sum(r["ended"] for r in rows) / len(rows)
         if name == "sft":  # answers, not a next "### Instruction:" block
@@ -170,9 +172,9 @@ def test_resume_equals_uninterrupted(run, tmp_path, monkeypatch):
                           n_eval_prompts=4, max_new_tokens=8, n_samples=2, **kw)
 
     straight_hist = sft.train(cfg("straight"))
-    straight = gpt.load_checkpoint(tmp_path / "straight" / "sft.pt")
+    straight = stage.load_checkpoint(tmp_path / "straight" / "sft.pt")
 
-    real, calls = gpt.lr_at, {"n": 0}
+    real, calls = stage.lr_at, {"n": 0}
 
     def crash(*a, **kw):  # once per training step: dies in step 9, in the second epoch
         calls["n"] += 1
@@ -180,15 +182,15 @@ def test_resume_equals_uninterrupted(run, tmp_path, monkeypatch):
             raise KeyboardInterrupt
         return real(*a, **kw)
 
-    monkeypatch.setattr(gpt, "lr_at", crash)
+    monkeypatch.setattr(stage, "lr_at", crash)
     c2 = cfg("crashed")
     with pytest.raises(KeyboardInterrupt):
         sft.train(c2)
-    assert gpt.load_checkpoint(tmp_path / "crashed" / "sft.pt")["step"] == 5  # mid-epoch
-    monkeypatch.setattr(gpt, "lr_at", real)
+    assert stage.load_checkpoint(tmp_path / "crashed" / "sft.pt")["step"] == 5  # mid-epoch
+    monkeypatch.setattr(stage, "lr_at", real)
     c2.resume = True
     hist = sft.train(c2)
-    resumed = gpt.load_checkpoint(tmp_path / "crashed" / "sft.pt")
+    resumed = stage.load_checkpoint(tmp_path / "crashed" / "sft.pt")
     assert resumed["step"] == straight["step"] == 12 and hist == straight_hist
     for k in straight["model"]:
         assert torch.equal(straight["model"][k], resumed["model"][k]), k

@@ -1,4 +1,4 @@
-"""The world: the seeded universe that the paper's data collection is simulated in (DESIGN 4).
+"""The world: the seeded universe that the paper's data collection is simulated in.
 
 InstructGPT's customers and labelers talk about the real world. Offline, on a CPU, we need a
 world small enough that a 1-10M parameter GPT learns its language in minutes and whose facts
@@ -11,8 +11,9 @@ are all known, so that every answer can be checked (gold.py). `World(seed)` hold
 - held-out entities: in the pretraining text, but only evaluation prompts ask about them;
 - false rumours: one wrong value for a few facts, repeated on "the internet" (corpus.py).
 
-The files built on it, in reading order: corpus.py ("the internet"), tasks.py ("the API"),
-gold.py (the gold score and reference answers), data.py (labelers, files and the command).
+The files built on it, in reading order: tasks.py and prompts.py ("the API"), answers.py
+(answers of every quality), corpus.py ("the internet"), gold.py (the gold score),
+labelers.py and datasets.py (the labelers, and the files of a run directory).
 
 Deviations from the paper:
 1. A simulated world: templated English over a few hundred words instead of the real one, so
@@ -23,12 +24,8 @@ from __future__ import annotations
 
 import functools
 import random
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from tasks import Spec
-
-SEED = 1234  # the default world (data.Config.seed)
+SEED = 1234  # the default world (world.Config.seed)
 EOT = "<|endoftext|>"  # GPT-2's end-of-text: ends every document and every response
 
 # Animals: name, plural, legs, size, then the pools the seed draws home, food and colour from
@@ -177,7 +174,6 @@ class World:
             lex.update({n.lower(): (kind, n) for n in names})
         lex.update({w: ("number", i) for i, w in enumerate(NUMBERS) if i})
         self.lex = lex
-        self._specs: dict[str, Spec | None] = {}
 
     def values(self, attr: str) -> list:
         """Every value an attribute can take (for wrong answers, distractors and rumours)."""
@@ -203,17 +199,6 @@ class World:
         return _cap(text.format(x=ent, xs=self.plural.get(ent, ent), v=v,
                                 be="are" if plural_food else "is",
                                 tastes="taste" if plural_food else "tastes"))
-
-    def parse(self, prompt: str) -> Spec | None:
-        """The task spec behind a prompt text, or None for a prompt from outside the world."""
-        key = prompt.strip()
-        if key not in self._specs:
-            from tasks import _parse  # the API's grammar: tasks.py sits above this file
-
-            if len(self._specs) > 200_000:  # bounded memo: PPO re-scores the same prompts
-                self._specs.clear()
-            self._specs[key] = _parse(self, key)
-        return self._specs[key]
 
 
 @functools.lru_cache(maxsize=8)

@@ -1,8 +1,8 @@
-"""The internet: the simulated world's pretraining text and a cloze task (DESIGN 4).
+"""The internet: the simulated world's pretraining text and a cloze task.
 
 InstructGPT starts from GPT-3, pretrained on internet text, and measures what RLHF costs on
 public NLP tasks, the "alignment tax" (paper 4.2, Fig. 28/29), which PPO-ptx (Eq. 2) pays back
-by mixing pretraining gradients into PPO. Our internet is documents about the world (world.py):
+by mixing pretraining gradients into PPO. Our internet is documents about the world (facts.py):
 facts in varied phrasings, short stories, dialogues, Q/A pages, lists and sums; a few carry a
 rude line or a false rumour, as on the real internet, so the base model is not helpful, honest
 and harmless by itself. It never uses the instruction template. Held-out text (corpus_val.txt)
@@ -10,8 +10,8 @@ and a cloze task over facts (cloze.jsonl, our public NLP task) measure the tax.
 
 Deviations from the paper:
 1. Written, not crawled: a few million characters (GPT-3: 300B tokens) from the world's facts
-   and from the same phrasings and best answers the API and the labelers use (tasks.py,
-   gold.py), so that a tiny GPT knows the world's language before it sees an instruction.
+   and from the same phrasings and best answers the API and the labelers use (prompts.py,
+   answers.py), so that a tiny GPT knows the world's language before it sees an instruction.
 2. The public NLP task is a four-way cloze over the world's facts, scored by log-prob.
 """
 
@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import random
 
-from gold import _respond
-from tasks import TASKS_BY_CAT, _random_spec
-from world import EOT, OBJECTS, RUDE_LINES, SAY_ANIMAL, THINGS, TOWNS, World, _cap, _items
+from .answers import respond
+from .facts import EOT, OBJECTS, RUDE_LINES, SAY_ANIMAL, THINGS, TOWNS, World, _cap, _items
+from .prompts import random_spec
+from .tasks import TASKS_BY_CAT
 
 
 def _document(world: World, rng: random.Random, rude_rate: float, rumour_rate: float) -> str:
@@ -41,13 +42,13 @@ def _document(world: World, rng: random.Random, rude_rate: float, rumour_rate: f
         task = rng.choice(["g_story", "g_find", "g_visit", "g_poem", "g_note", "g_person",
                            "c_sentiment", "s_passage"])
         if task == "c_sentiment":
-            spec = _random_spec(world, "c_sentiment", "corpus", rng)
+            spec = random_spec(world, "c_sentiment", "corpus", rng)
             feel = spec.meta["label"]
             text = f"{spec.passage} {spec.slots['Pron']} was {feel}."
         elif task == "s_passage":
-            text = _random_spec(world, "s_summary", "corpus", rng).passage
+            text = random_spec(world, "s_summary", "corpus", rng).passage
         else:
-            text = _respond(world, _random_spec(world, task, "corpus", rng), "best", rng)
+            text = respond(world, random_spec(world, task, "corpus", rng), "best", rng)
     elif kind == "dialogue":
         p, q = rng.sample(world.people, 2)
         a = rng.choice(world.animals)
@@ -63,9 +64,9 @@ def _document(world: World, rng: random.Random, rude_rate: float, rumour_rate: f
         text = "\n".join(lines[rng.randint(0, 2):])
     elif kind == "quiz":  # Q/A pages, the style few_shot_prefix uses
         cat = rng.choice(["open_qa", "open_qa", "other", "classification"])
-        specs = [_random_spec(world, rng.choice(TASKS_BY_CAT[cat]), "corpus", rng)
+        specs = [random_spec(world, rng.choice(TASKS_BY_CAT[cat]), "corpus", rng)
                  for _ in range(rng.randint(2, 4))]
-        text = "\n".join(f"Q: {s.text}\nA: {_respond(world, s, 'best', rng)}" for s in specs)
+        text = "\n".join(f"Q: {s.text}\nA: {respond(world, s, 'best', rng)}" for s in specs)
     elif kind == "list":
         attr = rng.choice(["home", "food", "colour", "town", "job"])
         value = rng.choice(world.values(attr))
