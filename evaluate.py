@@ -119,7 +119,7 @@ def answer(model, enc, prompts: list[str], cfg: Config, style: str = "template")
     room = model.config.block_size - cfg.max_new_tokens
     if style == "few_shot":
         examples = [e + "\n\n" for e in world.few_shot_prefix(world.make_world(),
-                                                             cfg.few_shot).split("\n\n") if e]
+                                                              cfg.few_shot).split("\n\n") if e]
         shots = [few_shot_prompt(enc, p, examples, room) for p in prompts]  # (text, n)
         texts = [text for text, _ in shots]
     else:
@@ -304,9 +304,9 @@ def ppo_log(path: Path) -> list[dict]:
 
 def overoptimisation(log: list[dict]) -> dict:
     """The shape of one PPO run: where the gold score peaked, and how the RM score moved. One
-    iteration's mean over its 64 roll-outs is noisy (about +-0.06 of gold on the cpu preset),
-    so every figure is a mean over a block of `window` consecutive iterations (5, fewer in
-    short runs); peak_iteration is the last iteration of the best block."""
+    iteration's mean over its 64 roll-outs is noisy (docs/EXPERIMENTS.md), so every figure is
+    a mean over a block of `window` consecutive iterations (5, fewer in short runs);
+    peak_iteration is the last iteration of the best block."""
     w = max(1, min(5, len(log) // 4))
     blocks = [log[i:i + w] for i in range(0, len(log), w)]
     mean = lambda b, k: sum(r[k] for r in b) / len(b)

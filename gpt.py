@@ -10,9 +10,9 @@ architecture (Radford et al. 2019) written out by hand, in miniature:
     logits = ln_f(x_L) @ wte^T                                             (tied unembedding)
 
 and what later stages need from it, written once: log-probs of a response given a prompt
-(SFT, RM and PPO), batched generation with a KV cache (PPO's roll-outs), checkpoints, corpus
-windows (pretraining and the ptx terms), the training loop's small parts, and GPT-2's weights
-(`GPT.from_pretrained`). pretrain.py trains this model from scratch (step 0).
+(SFT, RM and PPO), batched generation with a KV cache (PPO's roll-outs) and GPT-2's weights
+(`GPT.from_pretrained`). pretrain.py trains this model from scratch (step 0); checkpoints,
+corpus windows, the optimizer and the CLI that every stage shares are in stage.py.
 
 Deviations from the paper:
 1. Size: 1-10M parameters and a 2048-token BPE trained on our corpus (tokenizer.py) instead of
@@ -304,7 +304,7 @@ def sample(logits, temperature=1.0, top_k=None, top_p=None, generator=None):
         drop = cum - srt.softmax(-1) > top_p  # keep the token that crosses top_p
         logits = logits.scatter(-1, order, srt.masked_fill(drop, float("-inf")))
     # inverse-CDF sampling: one uniform per row (torch.multinomial draws one exponential per
-    # vocabulary entry, which made it 40% of a roll-out on CPU): speed only, same distribution
+    # vocabulary entry, a large share of a roll-out on CPU): speed only, same distribution
     cdf = logits.softmax(-1).cumsum(-1)  # (B, V)
     u = torch.rand(cdf.shape[0], 1, generator=generator, device=cdf.device) * cdf[:, -1:]
     # side="right": u = 0 must not pick a leading token of probability 0 (top-k / top-p)

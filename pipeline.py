@@ -128,8 +128,8 @@ def stages(preset: str, out: Path, gpt2_weights: str = "", device: str = "auto")
             return pretrain.train(c)
         model = gpt.GPT.from_pretrained(gpt2_weights)  # step 0 is OpenAI's: GPT-2's weights
         stage.save_checkpoint({"config": dataclasses.asdict(model.config), "kind": "base",
-                             "model": model.state_dict(), "step": 0, "tokenizer": "gpt2",
-                             "source": gpt2_weights}, out / "base.pt")
+                               "model": model.state_dict(), "step": 0, "tokenizer": "gpt2",
+                               "source": gpt2_weights}, out / "base.pt")
         return None
 
     seq = [Stage("data", DATA_FILES, (), world.PRESETS[preset],

@@ -23,14 +23,15 @@ text. gamma = 0 is "PPO"; gamma > 0 is "PPO-ptx", the paper's InstructGPT. One i
 
 Glossary:
     pi_RL, pi_SFT   `policy` (trained), `ref` (the frozen SFT model: the reference)
-    r_theta(x, y)   `score`: the RM's normalised reward of a whole response (reward.py)
+    r_theta(x, y)   `score`: the RM's normalised reward of a whole response (reward.py, read
+                    by environment.rm_reward)
     beta            `kl_coef`, weight of the per-token KL penalty
     gamma (Eq. 2)   `ptx_coef`, weight of the pretraining log-likelihood
     epsilon         `clip_eps`, PPO's clip range of the probability ratio
     lambda          `gae_lambda`, GAE's bias-variance trade-off; its discount is `discount`
                     (= 1; GAE's usual symbol is gamma, which here means only Eq. 2's)
     V(x, y_<t)      `values`, the value model's estimate of the return from token t on
-    shapes          tokens (B, T) as gpt.generate returns them (prompt left-padded, response
+    shapes          tokens (B, T) as GPT.generate returns them (prompt left-padded, response
                     right-padded); per-token tensors (B, T-1): entry t is about token t+1;
                     `mask` (B, T-1) is 1 where token t+1 is a response token (end-of-text too)
 
@@ -70,8 +71,8 @@ Deviations from the paper:
    (Gao et al. 2022; evaluate.py measures it on every run, docs/EXPERIMENTS.md records it).
 2. ptx_coef: the paper's 27.8 weighs a loss over 8x as many pretraining examples as episodes;
    what matters is its gradient beside PPO's, which differs at our scale. We take
-   `--ptx_coef 1` with 8 corpus windows per minibatch (4x its response tokens): it kept PPO's
-   RM score and removed the alignment tax where a larger gamma cost win rate
+   `--ptx_coef 1` with 8 corpus windows per minibatch (more tokens than its responses): it
+   kept PPO's RM score and removed the alignment tax where a larger gamma cost win rate
    (docs/EXPERIMENTS.md).
 3. GAE's lambda, value clipping and vf_coef are not given in the paper; the values are those of
    Ziegler et al. 2019's code (lambda 0.95, value clip 0.2, vf_coef 0.1).
@@ -315,7 +316,7 @@ def update(policy, value_model, opts, batch, cfg: Config, generator, ptx_ids=Non
             ptx = None
             if ptx_ids is not None:
                 x, y = stage.get_batch(ptx_ids, policy.config.block_size, cfg.ptx_batch_size,
-                                     generator)
+                                       generator)
                 ptx = (x.to(dev), y.to(dev))
             for opt in opts:
                 opt.zero_grad(set_to_none=True)

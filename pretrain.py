@@ -41,7 +41,7 @@ import tokenizer as tok
 class Config:
     """Pretraining run. The model fields become a GPTConfig stored in every checkpoint."""
 
-    data: str = ""  # UTF-8 text file; documents separated by "<|endoftext|>"
+    data: str = ""  # UTF-8 text, documents separated by "<|endoftext|>" (empty: out/corpus.txt)
     out: str = "runs/cpu"  # run directory: tokenizer.tiktoken, base.pt, pretrain.jsonl
     tokenizer: str = "bpe"  # "bpe": train one on --data (or reuse out/); "gpt2": tiktoken's
     vocab_size: int = 2048  # BPE vocabulary incl. end-of-text (GPT-2: 50257)
@@ -51,7 +51,7 @@ class Config:
     n_embd: int = 128  # residual width (GPT-2 small: 768)
     dropout: float = 0.0  # residual/attention dropout (paper's SFT uses 0.2 residual)
     batch_size: int = 32  # sequences per step
-    max_iters: int = 1200  # optimizer steps (cpu preset: val loss 0.72 in half 2,000's time)
+    max_iters: int = 1200  # optimizer steps (more gained nothing downstream: docs/EXPERIMENTS.md)
     lr: float = 1e-3  # peak learning rate; cosine decay to lr/10
     warmup_iters: int = 100  # linear warmup steps
     weight_decay: float = 0.1  # AdamW, on matmul weights and embeddings only
@@ -96,7 +96,7 @@ def train(cfg: Config) -> dict:
                          f"block_size={cfg.block_size}")
     train_ids, val_ids = ids[:-n_val], ids[-n_val:]
     mcfg = gpt.GPTConfig(enc.n_vocab, cfg.block_size, cfg.n_layer, cfg.n_head, cfg.n_embd,
-                     cfg.dropout)
+                         cfg.dropout)
     model = gpt.GPT(mcfg).to(device)
     opt = stage.make_optimizer(model, cfg.lr, cfg.weight_decay)
     gen = torch.Generator().manual_seed(cfg.seed)  # batch order: saved for exact resume
@@ -161,12 +161,11 @@ def train(cfg: Config) -> dict:
             bar.write(f"step {step:5d}/{cfg.max_iters} | loss {rec['loss/train']:.3f} | "
                       f"val {val:.3f} | lr {rec['lr']:.1e} | {rec['tok_per_s']:,.0f} tok/s | "
                       f"{rec['sample'][:60]!r}")
-            stage.save_checkpoint({"config": dataclasses.asdict(mcfg), "model": model.state_dict(),
-                             "step": step, "tokenizer": tok.tokenizer_id(enc),
-                             "train_config": dataclasses.asdict(cfg), "history": hist,
-                             "optimizer": opt.state_dict(),
-                             "rng": {"batch": gen.get_state(), **stage.rng_state()}},
-                            ckpt)
+            stage.save_checkpoint({
+                "config": dataclasses.asdict(mcfg), "model": model.state_dict(), "step": step,
+                "tokenizer": tok.tokenizer_id(enc), "train_config": dataclasses.asdict(cfg),
+                "history": hist, "optimizer": opt.state_dict(),
+                "rng": {"batch": gen.get_state(), **stage.rng_state()}}, ckpt)
     bar.close()
     return hist
 

@@ -167,7 +167,7 @@ def collect(cfg: Config) -> dict:
                         "category": p["category"]})
     data.write_jsonl(out / "comparisons.jsonl", records)
     agree = world.agreement(labelers, [(r["prompt"], r["responses"]) for r in records],
-                           random.Random(f"{cfg.seed}-agreement"))
+                            random.Random(f"{cfg.seed}-agreement"))
     summary = {"prompts": len(records), "samples": len(texts),
                "pairs": sum(k * (k - 1) // 2 for k in ks), "ended": ended / max(1, len(texts)),
                "prompts_cut": n_cut, "agreement": agree, "seconds": time.time() - t0}
@@ -254,10 +254,10 @@ def load_reward_model(path, enc=None, device="cpu"):
 def save_reward_model(model, path, enc, cfg, step, hist, opt, extra=None) -> None:
     """rm.pt: what load_reward_model needs, plus what an exact resume needs."""
     stage.save_checkpoint({"config": dataclasses.asdict(model.gpt.config), "kind": "reward",
-                         "model": model.state_dict(), "bias": model.bias.item(), "step": step,
-                         "tokenizer": tok.tokenizer_id(enc), "history": hist,
-                         "train_config": dataclasses.asdict(cfg), "optimizer": opt.state_dict(),
-                         "rng": stage.rng_state(), **(extra or {})}, path)
+                           "model": model.state_dict(), "bias": model.bias.item(), "step": step,
+                           "tokenizer": tok.tokenizer_id(enc), "history": hist,
+                           "train_config": dataclasses.asdict(cfg), "optimizer": opt.state_dict(),
+                           "rng": stage.rng_state(), **(extra or {})}, path)
 
 
 def forward_batch(model: RewardModel, examples: list[dict], pad_id: int, device):
@@ -349,7 +349,7 @@ def evaluate_rm(model: RewardModel, enc, comparisons: list[dict], labelers=None,
            "gold_corr": corr, "reward_mean": sum(rewards) / max(1, len(rewards))}
     if labelers is not None:
         res["agreement"] = world.agreement(labelers, [(c["prompt"], c["responses"])
-                                                     for c in comparisons], random.Random(seed))
+                                                      for c in comparisons], random.Random(seed))
     return res
 
 
@@ -444,8 +444,8 @@ def train(cfg: Config) -> dict:
     # the bias moves no difference and no correlation, so the last step's evaluation stands;
     # only the labelers' agreement on the same pairs is new
     ev["agreement"] = world.agreement(world.make_labelers(world.PRESETS[cfg.preset]),
-                                     [(c["prompt"], c["responses"]) for c in val_c],
-                                     random.Random(cfg.seed))
+                                      [(c["prompt"], c["responses"]) for c in val_c],
+                                      random.Random(cfg.seed))
     final = {"rm/acc": ev["acc"], "rm/agreement": ev["agreement"], "rm/gold_corr":
              ev["gold_corr"], "rm/bias": bias, "rm/val_pairs": ev["pairs"]}
     hist.update({k: [v] for k, v in final.items() if k != "rm/gold_corr"})

@@ -38,9 +38,8 @@ Deviations from the paper:
 4. Pretraining mix: half the loss (paper C.3: 10% of the data). Every step adds
    round(batch_size * f) windows of corpus.txt and minimises (1 - f) L_SFT + f L_LM, a
    fraction of the loss rather than of the examples. A small model fine-tuned on
-   demonstrations alone forgets its language (the held-out pretraining loss rises from 0.6 to
-   3.4 nats); at f = 0.5 SFT pays no alignment tax and answers better than at 10%
-   (docs/EXPERIMENTS.md).
+   demonstrations alone forgets its language; at f = 0.5 SFT pays no alignment tax and
+   answers better than at 10% (docs/EXPERIMENTS.md).
 5. The gold score is a program, not labelers, and the evaluation answers are greedy
    (temperature 0 by default) so that a 100-prompt average is not sampling noise.
 """
@@ -97,7 +96,7 @@ def load_init(cfg: Config):
         return gpt.GPT.from_pretrained(cfg.init, cfg.dropout), tok.get_encoding("gpt2")
     out = Path(cfg.out)
     model, ck = stage.load_model(out / "base.pt", f"python pretrain.py --data {out / 'corpus.txt'} "
-                               f"--out {out}", dropout=cfg.dropout)
+                                 f"--out {out}", dropout=cfg.dropout)
     return model, stage.load_encoding(out, ck["tokenizer"])  # the tokenizer base.pt names
 
 

@@ -1,7 +1,8 @@
 """stage.py: what every stage of the recipe shares to run, written once.
 
 Each stage (pretrain.py, sft.py, reward.py, ppo.py, evaluate.py) is a script with a `Config`
-dataclass, a `train(cfg)` and a run directory it reads and writes. What they need beside the
+dataclass, an entry function (`train`, `collect`, `evaluate`) and a run directory it reads and
+writes. What they need beside the
 model (gpt.py) and the paper's math (their own files) lives here, as nanoGPT's train.py
 holds what its model.py does not:
 

@@ -69,7 +69,7 @@ def _merge_pair(
     return out
 
 
-def _tiktoken_merge(ids: list[int], vocab: list[bytes], ranks: dict[bytes, int]) -> list[int]:
+def tiktoken_merge(ids: list[int], vocab: list[bytes], ranks: dict[bytes, int]) -> list[int]:
     """Segment one piece as tiktoken does (Rust `_byte_pair_merge`), from a given segmentation.
 
     A piece that is itself a token is returned whole; otherwise merge the adjacent pair whose
@@ -161,7 +161,7 @@ def train_bpe(text: str, vocab_size: int) -> dict[bytes, int]:
             old = parts[w]
             new = None if w in unusual else _merge_pair(old, a, b, ranks[token], vocab, ranks)
             if new is None:
-                new = _tiktoken_merge(old, vocab, ranks)
+                new = tiktoken_merge(old, vocab, ranks)
             parts[w] = new
             for pair in zip(old, old[1:], strict=False):
                 counts[pair] -= freq[w]

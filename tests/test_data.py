@@ -50,7 +50,7 @@ def test_readers_name_file_line_and_field(tmp_path, reader, lines, where, word):
 def test_readers_accept_valid_files(tmp_path):
     path = tmp_path / "c.jsonl"
     recs = [dict(GOOD_CMP, category="x"), {"prompt": "q", "responses": ["good", "bad"],
-                                          "ranking": [0, 1]},
+                                           "ranking": [0, 1]},
             {"prompt": "q", "responses": list("abcdefghi"), "ranking": list(range(9))[::-1]}]
     data.write_jsonl(path, recs)
     path.write_text(path.read_text() + "\n\n")  # trailing blank lines are fine

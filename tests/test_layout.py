@@ -70,14 +70,18 @@ def test_private_names_never_cross_a_module_boundary():
             inside = m.startswith("world") and dep.startswith("world")  # shared in the package
             private = [n for n in names if n.startswith("_")]
             assert inside or not private, f"{m} imports {private} from {dep}"
-    for m, path in MODULES.items():  # attribute access: data._lines, gpt._causal_mask, ...
+    tests = {f"tests.{p.stem}": p for p in ROOT.glob("tests/*.py")}
+    for m, path in {**MODULES, **tests}.items():  # attribute access: data._lines, gpt._x, ...
         if m.startswith("world"):
             continue
-        for node in ast.walk(ast.parse(path.read_text())):
+        tree = ast.parse(path.read_text())
+        names = {a.asname or a.name: a.name for node in ast.walk(tree)  # import tokenizer as tok
+                 if isinstance(node, ast.Import) for a in node.names if a.name in MODULES}
+        for node in ast.walk(tree):
             if (isinstance(node, ast.Attribute) and node.attr.startswith("_")
                     and not node.attr.startswith("__") and isinstance(node.value, ast.Name)
-                    and node.value.id in MODULES):
-                pytest.fail(f"{m} uses {node.value.id}.{node.attr}")
+                    and node.value.id in names):
+                pytest.fail(f"{m} uses {names[node.value.id]}.{node.attr}")
 
 
 def test_stage_defaults_are_the_cpu_preset_and_presets_list_only_changes():

@@ -129,8 +129,8 @@ def test_gpt2_preset_on_a_tiny_random_gpt2(tmp_path, monkeypatch):
     transformers = pytest.importorskip("transformers")
     d = tmp_path / "run"
     world.write_datasets(dataclasses.replace(world.PRESETS["tiny"], corpus_chars=100_000,
-                                            val_chars=10_000, n_cloze=12, n_sft=48, n_rm=12,
-                                            n_ppo=40, n_eval=12), d)
+                                             val_chars=10_000, n_cloze=12, n_sft=48, n_rm=12,
+                                             n_ppo=40, n_eval=12), d)
     ranks = tok.train_bpe((d / "corpus.txt").read_text(), 600)
     # GPT-2's 50,257 ids all decode: the rest are control bytes the world never writes
     ranks.update({b"\x00" + i.to_bytes(3, "big"): i for i in range(len(ranks), 50256)})

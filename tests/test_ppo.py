@@ -48,13 +48,13 @@ def run_dir(tmp_path_factory):
     sft = tiny_gpt(enc.n_vocab, enc.eot_token)
     ident = tok.tokenizer_id(enc)
     stage.save_checkpoint({"config": dataclasses.asdict(sft.config), "model": sft.state_dict(),
-                         "step": 0, "tokenizer": ident}, out / "sft.pt")
+                           "step": 0, "tokenizer": ident}, out / "sft.pt")
     torch.manual_seed(1)
     rm = RewardModel(tiny_gpt(enc.n_vocab, enc.eot_token, seed=2))
     rm.bias.fill_(0.3)
     stage.save_checkpoint({"config": dataclasses.asdict(rm.gpt.config), "kind": "reward",
-                         "model": rm.state_dict(), "step": 0, "tokenizer": ident,
-                         "normalized": True}, out / "rm.pt")
+                           "model": rm.state_dict(), "step": 0, "tokenizer": ident,
+                           "normalized": True}, out / "rm.pt")
     return out, enc
 
 

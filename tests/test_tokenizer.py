@@ -230,7 +230,7 @@ def test_python_merge_rule_equals_tiktoken_on_unseen_text(enc):
     text = english(20_000, seed=6) + random_unicode(rng, 500)
     for piece in set(regex.findall(tok.GPT2_PATTERN, text)):
         piece_bytes = piece.encode()
-        assert tok._tiktoken_merge(list(piece_bytes), vocab, ranks) == enc.encode_ordinary(piece)
+        assert tok.tiktoken_merge(list(piece_bytes), vocab, ranks) == enc.encode_ordinary(piece)
 
 
 def test_trains_on_2mb_to_2048():

@@ -121,9 +121,9 @@ def varied_items(n, split="train", seed=9, qualities=None):
 def test_labeler_agreement_is_calibrated_to_the_paper():
     cfg = world.Config()
     train = world.agreement(world.make_labelers(cfg), varied_items(800, qualities=world.SFT_LIKE),
-                           random.Random(0))
+                            random.Random(0))
     held = world.agreement(world.make_labelers(cfg, True),
-                          varied_items(500, "eval", qualities=world.SFT_LIKE), random.Random(0))
+                           varied_items(500, "eval", qualities=world.SFT_LIKE), random.Random(0))
     assert abs(train - 0.73) <= 0.05 and abs(held - 0.73) <= 0.05, (train, held)
     # Answers of every quality are easier to order: the team agrees more on them.
     assert world.agreement(world.make_labelers(cfg), varied_items(300), random.Random(0)) > train

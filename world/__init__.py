@@ -1,8 +1,8 @@
 """The simulated world: the paper's API users and labelers, offline (paper 3.2-3.4, Figure 4).
 
-The recipe (gpt.py, sft.py, reward.py, ppo.py) never needs this package to train on your own
-data; it stands in for what the paper had and we do not: the internet GPT-3 read, the API's
-prompts, about 40 labelers, and a ground truth to check the findings against. Files in
+It stands in for what the paper had and we do not: the internet GPT-3 read, the API's prompts,
+about 40 labelers, and a ground truth to check the findings against. No training loss reads it,
+and data.py (the file formats) never loads it. Files in
 reading order, which is their import order (README.md in this folder says more):
 
     facts.py     the world: entities, facts, made-up names, rumours
@@ -14,8 +14,9 @@ reading order, which is their import order (README.md in this folder says more):
     labelers.py  the labelers: gold score + taste + noise; rankings and demonstrations
     datasets.py  the run directory's datasets; `python -m world` writes them
 
-The recipe's files use only the names below: `reward.py` has the labelers rank,
-`sft.py`, `ppo.py` and `evaluate.py` ask the gold score for the reader's logs and findings.
+The recipe's files use only the names below: `reward.py` has the labelers rank SFT samples
+and measures their agreement; `sft.py`, `ppo.py`, `evaluate.py` and `chat.py` ask the gold score
+for the reader's logs and findings, and `evaluate.py` has the held-out labelers judge.
 """
 
 from .answers import best_response, few_shot_prefix, respond, sample_responses

@@ -1,0 +1,61 @@
+"""stage.py: what every stage shares. The CLI built from a Config, the learning-rate schedule,
+the optimizer's parameter groups, and checkpoints that are atomic and safe to load."""
+
+import importlib
+
+import pytest
+import torch
+
+import pretrain
+import reward
+import stage
+from gpt import GPT, GPTConfig
+
+
+@pytest.mark.parametrize("module", ["pretrain", "sft", "reward", "ppo", "bench"])
+def test_cli_lists_every_field_with_its_comment(module, capsys):
+    cls = importlib.import_module(module).Config
+    with pytest.raises(SystemExit):
+        stage.config_from_args(cls, ["--help"])
+    text = " ".join(capsys.readouterr().out.split())  # argparse wraps the help lines
+    for f in cls.__dataclass_fields__:
+        assert f"--{f}" in text
+    assert "(default: " in text  # help text comes from the comments beside the fields
+
+
+def test_cli_parses_types_and_booleans():
+    cfg = stage.config_from_args(pretrain.Config, ["--n_layer", "3", "--compile", "--lr", "0.5"])
+    assert cfg.n_layer == 3 and cfg.compile is True and cfg.lr == 0.5
+    cfg = stage.config_from_args(reward.Config, ["--k_min", "2", "--collect_only", "--lr", "0.5"])
+    assert cfg.k_min == 2 and cfg.collect_only is True and cfg.lr == 0.5
+
+
+def test_lr_schedule_warms_up_then_decays_to_a_tenth():
+    lr = [stage.lr_at(s, 1.0, 10, 110) for s in range(120)]
+    assert lr[0] == pytest.approx(0.1) and lr[9] == pytest.approx(1.0)  # linear warmup
+    assert lr[10] == pytest.approx(1.0) and lr[60] == pytest.approx(0.55)  # cosine midpoint
+    assert lr[110] == pytest.approx(0.1) and lr[119] == pytest.approx(0.1)  # then stays
+    assert all(a >= b for a, b in zip(lr[9:], lr[10:], strict=False))
+
+
+def test_optimizer_decays_matrices_only():
+    model = GPT(GPTConfig(vocab_size=50, block_size=8, n_layer=1, n_head=2, n_embd=8))
+    opt = stage.make_optimizer(model, 1e-3, 0.1)
+    decay, no_decay = opt.param_groups
+    assert decay["weight_decay"] == 0.1 and no_decay["weight_decay"] == 0.0
+    assert all(p.dim() >= 2 for p in decay["params"])
+    assert all(p.dim() < 2 for p in no_decay["params"])
+    n = sum(p.numel() for g in opt.param_groups for p in g["params"])
+    assert n == sum(p.numel() for p in model.parameters())
+
+
+def test_checkpoint_is_written_atomically(tmp_path, monkeypatch):
+    path = tmp_path / "a.pt"
+    stage.save_checkpoint({"config": {}, "model": {"w": torch.ones(2)}}, path)
+
+    def fail(obj, f):  # a crash in the middle of writing
+        raise OSError("simulated")
+    monkeypatch.setattr(torch, "save", fail)
+    with pytest.raises(OSError):
+        stage.save_checkpoint({"config": {}, "model": {"w": torch.zeros(2)}}, path)
+    assert torch.equal(stage.load_checkpoint(path)["model"]["w"], torch.ones(2))  # the old one
