@@ -28,8 +28,10 @@ Deviations from the paper:
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
+import shutil
 from pathlib import Path
 
 TEMPLATE = "### Instruction:\n{prompt}\n\n### Response:\n"
@@ -45,21 +47,67 @@ class DataError(ValueError):
     """A malformed record; the message names the file, the line and the field."""
 
 
+def write_atomic(path, write) -> None:
+    """write(tmp_path) fills a temporary file beside path, which then replaces path in one
+    rename: a reader never sees half a file. If writing fails, the temporary file is removed
+    and path is left as it was; a full disk is said in plain words."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException as e:
+        # torch.save reports a full disk as a RuntimeError about zip offsets: look at the disk
+        full = (isinstance(e, OSError) and e.errno == errno.ENOSPC) or (
+            not isinstance(e, KeyboardInterrupt) and shutil.disk_usage(path.parent).free < 2**20)
+        tmp.unlink(missing_ok=True)
+        if full:
+            raise OSError(errno.ENOSPC, f"{path}: no space left on device; the partial "
+                          f"{tmp.name} was removed and {path.name} is as it was: free some "
+                          f"space and run the command again") from None
+        raise
+
+
 def write_jsonl(path, records) -> None:
     """One JSON object per line, written to a temporary file first, then renamed."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        for r in records:
-            f.write(json.dumps(r, ensure_ascii=False) + "\n")
-    os.replace(tmp, path)
+    def write(tmp):
+        with open(tmp, "w", encoding="utf-8") as f:
+            for r in records:
+                f.write(json.dumps(r, ensure_ascii=False) + "\n")
+    write_atomic(path, write)
+
+
+def _not_utf8(path, lineno: int, byte: int, column: int) -> DataError:
+    return DataError(f"{path}:{lineno}: not UTF-8 text (byte 0x{byte:02x} at column {column}); "
+                     f"save the file as UTF-8")
+
+
+def _decode(path, lineno: int, raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8-sig" if lineno == 1 else "utf-8")  # a BOM is allowed
+    except UnicodeDecodeError as e:
+        raise _not_utf8(path, lineno, raw[e.start], e.start + 1) from None
+
+
+def read_text(path) -> str:
+    """A whole UTF-8 text file; a byte that is not UTF-8 is a DataError naming its line."""
+    raw = Path(path).read_bytes()
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line_start = raw.rfind(b"\n", 0, e.start) + 1
+        raise _not_utf8(path, raw.count(b"\n", 0, e.start) + 1, raw[e.start],
+                        e.start - line_start + 1) from None
 
 
 def _lines(path) -> list[tuple[int, dict]]:
-    """(line number, object) pairs. Blank lines are allowed only at the end of the file."""
+    """(line number, object) pairs. Blank lines are allowed only at the end of the file, and
+    a file without a record is an error."""
     out, blank = [], None
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
+    with open(path, "rb") as f:
+        for lineno, raw in enumerate(f, 1):
+            line = _decode(path, lineno, raw)
             if not line.strip():
                 blank = blank or lineno
                 continue
@@ -74,6 +122,9 @@ def _lines(path) -> list[tuple[int, dict]]:
                 raise DataError(f"{path}:{lineno}: expected a JSON object, "
                                 f"got {type(rec).__name__}")
             out.append((lineno, rec))
+    if not out:
+        raise DataError(f"{path}:1: no records (the file is empty); it needs one JSON object "
+                        f"per line")
     return out
 
 
@@ -167,7 +218,7 @@ CONVERTERS = {"hh-rlhf": from_hh_rlhf, "alpaca": from_alpaca}
 
 def convert_file(src, dst, fmt: str) -> int:
     """Convert a JSONL (or, as Alpaca ships, a JSON array) file; returns the record count."""
-    text = Path(src).read_text(encoding="utf-8")
+    text = read_text(src)
     if text.lstrip().startswith("["):
         try:
             rows = [(f"{src}:[{i}]", r) for i, r in enumerate(json.loads(text))]
@@ -177,6 +228,8 @@ def convert_file(src, dst, fmt: str) -> int:
         rows = [(f"{src}:{n}", r) for n, r in _lines(src)]
     out = []
     for where, r in rows:
+        if not isinstance(r, dict):
+            raise DataError(f"{where}: expected a JSON object, got {type(r).__name__}")
         try:
             out.append(CONVERTERS[fmt](r))
         except DataError as e:

@@ -298,10 +298,6 @@ def metadata(breakdowns: list[dict]) -> dict:
                                   "rude", "appropriate")}
 
 
-def ppo_log(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
 def overoptimisation(log: list[dict]) -> dict:
     """The shape of one PPO run: where the gold score peaked, and how the RM score moved. One
     iteration's mean over its 64 roll-outs is noisy (docs/EXPERIMENTS.md), so every figure is
@@ -320,10 +316,11 @@ def overoptimisation(log: list[dict]) -> dict:
 
 # ----------------------------------------------------------------------------- the run
 def _load(out: Path, name: str, enc, device):
-    """(model in eval mode, its PPO ptx_coef or None) from out/<name>.pt."""
+    """(model in eval mode, its PPO ptx_coef or None, its log records or None) from
+    out/<name>.pt: a checkpoint holds the log of the run that made it."""
     make = MAKE.get(name, MAKE["ppo"]).format(out=out)
     model, ck = stage.load_model(out / f"{name}.pt", make, enc, device)
-    return model.eval(), ck.get("train_config", {}).get("ptx_coef")
+    return model.eval(), ck.get("train_config", {}).get("ptx_coef"), ck.get("log")
 
 
 def sweeps(out: Path) -> dict:
@@ -336,6 +333,7 @@ def sweeps(out: Path) -> dict:
     return found
 
 
+@stage.locked  # one run at a time per run directory
 def evaluate(cfg: Config, stages: dict | None = None) -> dict:
     """Every finding of the module docstring for the models present in cfg.out; writes
     results.json, results.md and plots/*.png there and returns the results."""
@@ -353,7 +351,7 @@ def evaluate(cfg: Config, stages: dict | None = None) -> dict:
         raise FileNotFoundError(f"{out}/sft.pt not found; it is made by: {MAKE['sft']}")
     sw = sweeps(out)
     extra = sorted({n for d in sw.values() for n in d.values()})
-    val_text = (out / "corpus_val.txt").read_text(encoding="utf-8") \
+    val_text = data.read_text(out / "corpus_val.txt") \
         if (out / "corpus_val.txt").exists() else None
     cloze = data.read_jsonl(out / "cloze.jsonl") if (out / "cloze.jsonl").exists() else []
 
@@ -361,9 +359,9 @@ def evaluate(cfg: Config, stages: dict | None = None) -> dict:
     rm = None
     if (out / "rm.pt").exists():
         rm, rm_ck = reward.load_reward_model(out / "rm.pt", enc, device)
-    answers, tax, gammas, rm_faults = {}, {}, {}, {}
+    answers, tax, gammas, rm_faults, run_logs = {}, {}, {}, {}, {}
     for name in names + extra:
-        model, gammas[name] = _load(out, name, enc, device)
+        model, gammas[name], run_logs[name] = _load(out, name, enc, device)
         styles = {"base": "zero_shot", "base_few_shot": "few_shot"} if name == "base" \
             else {name: "template"}
         for key, style in styles.items():
@@ -418,9 +416,9 @@ def evaluate(cfg: Config, stages: dict | None = None) -> dict:
                              "win_rate_vs_sft": models[k]["win_rate_vs_sft"]}
                          for k in REFERENCE if k in models},
            "sweeps": {}, "reward_model": {}, "samples": []}
-    logs = {n: ppo_log(out / f"{n}_log.jsonl") for n in
-            [n for n in ("ppo", "ppo_ptx") if n in names] + extra
-            if (out / f"{n}_log.jsonl").exists()}
+    logs = {n: run_logs[n] or data.read_jsonl(out / f"{n}_log.jsonl")  # the checkpoint's first
+            for n in [n for n in ("ppo", "ppo_ptx") if n in names] + extra
+            if run_logs[n] or (out / f"{n}_log.jsonl").exists()}
     res["overoptimisation"] = {n: overoptimisation(log) for n, log in logs.items()}
     if rm is not None:
         main = [k for k in models if k in MODELS]
@@ -457,8 +455,8 @@ def evaluate(cfg: Config, stages: dict | None = None) -> dict:
     res["stages"] = dict(stages or {})
     res["stages"]["evaluate"] = round(time.time() - t0, 1)
     report.plots(res, out, logs, models)
-    (out / "results.json").write_text(json.dumps(res, indent=1))
-    (out / "results.md").write_text(report.markdown(res))
+    data.write_atomic(out / "results.json", lambda t: t.write_text(json.dumps(res, indent=1)))
+    data.write_atomic(out / "results.md", lambda t: t.write_text(report.markdown(res)))
     return res
 
 
@@ -470,4 +468,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    stage.run_cli(main, resume="run the same command again")

@@ -25,12 +25,18 @@ sft.py --out runs/cpu`) trains what this file trains; PRESETS lists only what `t
 small beta (over-optimisation) and one PPO-ptx run at gamma 4 (the tax trade-off). The
 measurements behind the cpu preset's choices are in docs/EXPERIMENTS.md.
 
-A stage is skipped when its outputs exist and were made with the same settings from the
-same inputs (out/pipeline.json records both); deleting an output re-runs that stage and
-everything downstream of it (datasets are known by their content: made again identical, they
-re-run nothing). A stage that was interrupted resumes from its checkpoint (the
-stages' own --resume). Data files found in the run directory without a record (your own
-sft.jsonl, comparisons.jsonl, ...) are used as they are, never overwritten.
+The run directory stays true to what made it. out/pipeline.json records, for each stage, its
+settings and the content (SHA-256) of every file it read and wrote. A stage is skipped only
+when its settings and every file it reads are the same as when it ran; otherwise it runs
+again, and so does each stage that reads what it writes (a stage made again identical re-runs
+nothing downstream). A file you change is used as it is: edit sft.jsonl, or put another run's
+base.pt in place, and everything that reads it runs again; a checkpoint that no longer loads
+is made again by its stage; a data file that no longer parses stops the run, naming its file
+and line, before anything is written. Delete a file to have its stage make it again. Data
+files found without a record (your own sft.jsonl, comparisons.jsonl, ...) are used as they
+are, never overwritten. An interrupted stage resumes from its own checkpoint (the stages'
+--resume); a run that never reached a checkpoint starts again. One run at a time: a second
+pipeline on the same run directory stops at once, naming the process that holds it.
 """
 
 import argparse
@@ -38,9 +44,11 @@ import dataclasses
 import hashlib
 import json
 import time
-import uuid
 from pathlib import Path
 
+import torch
+
+import data
 import evaluate
 import gpt
 import ppo
@@ -91,8 +99,8 @@ DATA_FILES = ("corpus.txt", "corpus_val.txt", "cloze.jsonl", "sft.jsonl", "rm_pr
 @dataclasses.dataclass
 class Stage:
     name: str
-    outputs: tuple  # files in the run directory that mark it done
-    inputs: tuple  # upstream stages whose outputs it reads
+    outputs: tuple  # files in the run directory that it writes and that mark it done
+    reads: tuple  # files in the run directory that it reads: a change re-runs it
     config: object  # the stage's Config (a dataclass), as the preset sets it
     fn: object  # fn(config) runs the stage
     checkpoint: str = ""  # the file a resume continues from ("" = restart when interrupted)
@@ -132,41 +140,147 @@ def stages(preset: str, out: Path, gpt2_weights: str = "", device: str = "auto")
                                "source": gpt2_weights}, out / "base.pt")
         return None
 
+    tok_file = () if importing else ("tokenizer.tiktoken",)  # GPT-2's encoding is tiktoken's
+    base = tok_file + ("base.pt",)
+    policy = tok_file + ("sft.pt",)
     seq = [Stage("data", DATA_FILES, (), world.PRESETS[preset],
                  lambda c: world.write_datasets(c, out)),
-           Stage("pretrain", ("base.pt",), ("data",),
+           Stage("pretrain", base + ("pretrain.jsonl",) * (not importing),
+                 () if importing else ("corpus.txt",),
                  cfg(pretrain.Config, "pretrain", data=str(out / "corpus.txt")), make_base,
                  "base.pt", {"gpt2": importing}),  # which weights: not compared (--gpt2 once)
-           Stage("sft", ("sft.pt",), ("pretrain",), cfg(sft.Config, "sft"), sft.train, "sft.pt"),
-           Stage("collect", ("comparisons.jsonl",), ("sft",),
+           Stage("sft", ("sft.pt", "sft_log.jsonl"),
+                 base + ("sft.jsonl", "eval_prompts.jsonl", "corpus.txt"),
+                 cfg(sft.Config, "sft"), sft.train, "sft.pt"),
+           Stage("collect", ("comparisons.jsonl",), policy + ("rm_prompts.jsonl",),
                  cfg(reward.Config, "collect", preset=preset, collect_only=True), reward.collect,
                  extra=labelers),
-           Stage("rm", ("rm.pt",), ("collect",), cfg(reward.Config, "rm", preset=preset),
-                 reward.train, "rm.pt", labelers),
-           Stage("ppo", ("ppo.pt",), ("rm",), cfg(ppo.Config, "ppo"), ppo.train, "ppo.pt"),
-           Stage("ppo_ptx", ("ppo_ptx.pt",), ("rm",), cfg(ppo.Config, "ppo", ptx_coef=PTX_COEF),
-                 ppo.train, "ppo_ptx.pt")]
+           Stage("rm", ("rm.pt", "reward.jsonl"), policy + ("comparisons.jsonl", "sft.jsonl"),
+                 cfg(reward.Config, "rm", preset=preset), reward.train, "rm.pt", labelers)]
+    rl_reads = policy + ("rm.pt", "prompts.jsonl", "corpus.txt")
+    runs = [("ppo", {}), ("ppo_ptx", {"ptx_coef": PTX_COEF})]
     for kind, field in (("beta", "kl_coef"), ("ptx", "ptx_coef")):
         for value, extra in p["sweeps"][kind].items():
-            name = f"sweep_{kind}_{value}"
             ptx = {"ptx_coef": PTX_COEF} if kind == "ptx" else {}
-            c = cfg(ppo.Config, "ppo", **{**ptx, **extra, field: float(value), "name": name})
-            seq.append(Stage(name, (f"{name}.pt",), ("rm",), c, ppo.train, f"{name}.pt"))
+            runs.append((f"sweep_{kind}_{value}", {**ptx, **extra, field: float(value)}))
+    for name, change in runs:
+        c = cfg(ppo.Config, "ppo", **change, **({"name": name} if name.startswith("sweep") else {}))
+        seq.append(Stage(name, (f"{name}.pt", f"{name}_log.jsonl"), rl_reads, c, ppo.train,
+                         f"{name}.pt"))
     ecfg = evaluate.Config(**{**p.get("evaluate", {}), "out": o, "preset": preset, **dev})
-    seq.append(Stage("evaluate", ("results.json",), tuple(s.name for s in seq[1:]), ecfg,
-                     evaluate.evaluate, extra=labelers))
+    models = tuple(f for st in seq[1:] for f in st.outputs if f.endswith((".pt", "_log.jsonl")))
+    seq.append(Stage("evaluate", ("results.json", "results.md"),
+                     tok_file + models + ("eval_prompts.jsonl", "corpus_val.txt", "cloze.jsonl"),
+                     ecfg, evaluate.evaluate, extra=labelers))
     return seq
 
 
-def stage_id(st: Stage, out: Path) -> str:
-    """What downstream stages record of this one: for datasets a hash of their content (made
-    again the same, they re-run nothing), for checkpoints a fresh id per run."""
-    if st.name not in ("data", "collect"):  # (data you edit re-runs what depends on it)
-        return uuid.uuid4().hex[:12]
-    h = hashlib.sha256()
-    for f in st.outputs:
-        h.update((out / f).read_bytes())
-    return h.hexdigest()[:12]
+def digest(path: Path, _memo: dict = {}) -> str | None:  # noqa: B006 (a deliberate memo)
+    """What a file holds, as a SHA-256 prefix (None if absent), remembered while its size and
+    time stand. A checkpoint's is that of what the next stage loads from it (its config,
+    tokenizer and tensors), not of its bytes: it also stores the run's log, whose timings differ
+    from run to run, and a stage made again identical must re-run nothing after it."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    key = (str(path), st.st_size, st.st_mtime_ns)
+    if key not in _memo:
+        h = hashlib.sha256()
+        try:
+            ck = stage.load_checkpoint(path) if path.suffix == ".pt" else None
+        except stage.CheckpointError:
+            ck = None  # unreadable: its bytes stand for it
+        if ck is None:
+            with open(path, "rb") as f:
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    h.update(block)
+        else:
+            h.update(json.dumps([ck["config"], ck.get("tokenizer"), ck.get("bias")],
+                                sort_keys=True).encode())
+            for name, t in sorted(ck["model"].items()):
+                h.update(name.encode() + t.detach().cpu().contiguous().view(-1).view(
+                    torch.uint8).numpy().tobytes())
+        _memo[key] = h.hexdigest()[:16]
+    return _memo[key]
+
+
+def check_data(out: Path, files) -> None:
+    """Read every dataset present as the stages will: a file that does not parse stops the run
+    here, naming its file and line, before any stage writes anything."""
+    readers = {"sft.jsonl": data.read_sft, "comparisons.jsonl": data.read_comparisons,
+               "cloze.jsonl": data.read_jsonl, "corpus.txt": stage.load_corpus,
+               "corpus_val.txt": stage.load_corpus}
+    for f in files:
+        if (out / f).exists():
+            readers.get(f, data.read_prompts)(out / f)
+
+
+def loads(path: Path) -> bool:
+    """Whether a checkpoint (.pt) loads; other files count as loading."""
+    if path.suffix != ".pt":
+        return True
+    try:
+        stage.load_checkpoint(path)
+        return True
+    except stage.CheckpointError:
+        return False
+
+
+def run_stage(st: Stage, out: Path, done: dict, head: str, t_all: float, save) -> float | None:
+    """Skip, adopt, resume or run one stage, keeping its record in done (save() writes it);
+    returns the seconds it ran, or None when it did not run."""
+    want = {"settings": st.settings(), "reads": {f: digest(out / f) for f in st.reads}}
+    have = done.get(st.name, {})
+    writes = {f: digest(out / f) for f in st.outputs}
+    present = all(v is not None for v in writes.values())
+    if st.name in ("data", "collect") and (have.get("user") or (not have and any(
+            v is not None for v in writes.values()))):
+        if not present:  # some files of the user's, not all: refuse to write over them
+            raise SystemExit(f"{out}/ holds some of {', '.join(st.outputs)} but not all, "
+                             f"and no record that the pipeline wrote them: add the rest, "
+                             f"or move yours away to let `{st.name}` write them")
+        print(f"{head} your own files are in {out}/: used as they are, never rewritten")
+        done[st.name] = {"user": True, "status": "done", **want, "writes": writes}
+        save()
+        return None
+    if present and have.get("status") == "done" and all(have.get(k) == v
+                                                        for k, v in want.items()):
+        changed = [f for f in st.outputs if have.get("writes", {}).get(f) != writes[f]]
+        broken = [f for f in changed if not loads(out / f)]
+        if not broken:
+            if changed:  # changed by someone else: used as it is; what reads it runs again
+                print(f"{head} {', '.join(changed)} changed since this stage wrote it: used as "
+                      f"it is (delete it to have `{st.name}` make it again)")
+                done[st.name] = {**have, "writes": writes}
+                save()
+            else:
+                print(f"{head} up to date, skipped ({have.get('seconds', 0):.0f} s when it ran)")
+            return None
+        print(f"{head} {', '.join(broken)} no longer loads: made again")
+    # Resume only a run this pipeline started and that reached a checkpoint: the checkpoint
+    # then differs from the one that was there when it started.
+    resume = bool(st.checkpoint and have.get("status") == "started"
+                  and all(have.get(k) == v for k, v in want.items())
+                  and writes.get(st.checkpoint) is not None
+                  and writes[st.checkpoint] != have.get("before", {}).get(st.checkpoint))
+    print(f"{head} {'resuming' if resume else 'running'} "
+          f"(pipeline at {time.time() - t_all:.0f} s)", flush=True)
+    done[st.name] = {"status": "started", **want, "before": writes if not resume
+                     else have.get("before", {})}
+    save()
+    t0 = time.time()
+    if st.name == "evaluate":  # the results carry each stage's wall time
+        st.fn(st.config, {k: v.get("seconds", 0.0) for k, v in done.items() if k != "evaluate"})
+    else:
+        st.fn(dataclasses.replace(st.config, resume=True) if resume else st.config)
+    seconds = time.time() - t0
+    done[st.name] = {"status": "done", **want, "writes": {f: digest(out / f)
+                                                          for f in st.outputs},
+                     "seconds": round(seconds, 1)}
+    save()
+    print(f"{head} done in {seconds:.0f} s", flush=True)
+    return seconds
 
 
 def run(preset: str = "cpu", out: str | None = None, gpt2_weights: str = "",
@@ -177,9 +291,6 @@ def run(preset: str = "cpu", out: str | None = None, gpt2_weights: str = "",
     if preset == "gpt2" and not gpt2_weights and not (out / "base.pt").exists():
         raise SystemExit("the gpt2 preset starts from GPT-2's weights: --gpt2 DIR (a local "
                          "Hugging Face directory with model.safetensors) or --gpt2 gpt2 (the hub)")
-    record_path = out / "pipeline.json"
-    record = json.loads(record_path.read_text()) if record_path.exists() else {}
-    done = record.setdefault("stages", {})
     seq = stages(preset, out, gpt2_weights, device)
     unknown = set(only) - {st.name for st in seq}
     if unknown:
@@ -187,50 +298,22 @@ def run(preset: str = "cpu", out: str | None = None, gpt2_weights: str = "",
                          f"(stages: {', '.join(st.name for st in seq)})")
     times, t_all = {}, time.time()
     print(f"pipeline: preset {preset} -> {out}/ ({len(seq)} stages)")
-    for i, st in enumerate(seq, 1):
-        want = {"settings": st.settings(), "inputs": {u: done.get(u, {}).get("id")
-                                                             for u in st.inputs}}
-        have = done.get(st.name, {})
-        present = all((out / f).exists() for f in st.outputs)
-        head = f"[{i}/{len(seq)}] {st.name:<18}"
-        if only and st.name not in only:
-            continue
-        if st.name in ("data", "collect") and (have.get("user") or (not have and any(
-                (out / f).exists() for f in st.outputs))):
-            if not present:  # some files of the user's, not all: refuse to write over them
-                raise SystemExit(f"{out}/ holds some of {', '.join(st.outputs)} but not all, "
-                                 f"and no record that the pipeline wrote them: add the rest, "
-                                 f"or move yours away to let `{st.name}` write them")
-            print(f"{head} your own files are in {out}/: used as they are, never rewritten")
-            done[st.name] = {"user": True, "status": "done", "id": stage_id(st, out), **want}
-            continue
-        if present and have.get("status") == "done" and all(
-                have.get(k) == v for k, v in want.items()):
-            print(f"{head} up to date, skipped ({have.get('seconds', 0):.0f} s when it ran)")
-            times[st.name] = 0.0
-            continue
-        resume = bool(st.checkpoint and (out / st.checkpoint).exists()
-                      and have.get("status") == "started"
-                      and all(have.get(k) == v for k, v in want.items()))
-        if not resume and st.checkpoint:  # a stopped fresh run must not resume an old one
-            (out / st.checkpoint).unlink(missing_ok=True)
-        print(f"{head} {'resuming' if resume else 'running'} "
-              f"(pipeline at {time.time() - t_all:.0f} s)", flush=True)
-        done[st.name] = {"status": "started", **want}
-        record_path.write_text(json.dumps(record, indent=1))
-        t0 = time.time()
-        if st.name == "evaluate":  # the results carry each stage's wall time
-            ran = {k: v.get("seconds", 0.0) for k, v in done.items() if k != "evaluate"}
-            st.fn(st.config, ran)
-        elif resume:
-            st.fn(dataclasses.replace(st.config, resume=True))
-        else:
-            st.fn(st.config)
-        times[st.name] = time.time() - t0
-        done[st.name] = {"status": "done", "id": stage_id(st, out),
-                         "seconds": round(times[st.name], 1), **want}
-        record_path.write_text(json.dumps(record, indent=1))
-        print(f"{head} done in {times[st.name]:.0f} s", flush=True)
+    with stage.lock(out):  # one run at a time per run directory
+        record_path = out / "pipeline.json"
+        record = json.loads(record_path.read_text()) if record_path.exists() else {}
+        done = record.setdefault("stages", {})
+
+        def save():
+            data.write_atomic(record_path, lambda t: t.write_text(json.dumps(record, indent=1)))
+
+        for i, st in enumerate(seq, 1):
+            if only and st.name not in only:
+                continue
+            ran = run_stage(st, out, done, f"[{i}/{len(seq)}] {st.name:<18}", t_all, save)
+            if ran is not None:
+                times[st.name] = ran
+            if st.name in ("data", "collect"):  # every dataset parses before a stage reads it
+                check_data(out, st.outputs)
     total = time.time() - t_all
     print("pipeline: " + ", ".join(f"{k} {v:.0f}s" for k, v in times.items())
           + f" | total {total:.0f} s")
@@ -250,6 +333,8 @@ def main(argv=None):
     ap.add_argument("--only", default="", help="comma-separated stages to run (default: all)")
     ap.add_argument("--device", default="auto", help="auto | cpu | cuda | mps")
     ap.add_argument("--list", action="store_true", help="print each stage's settings and stop")
+    ap.add_argument("--debug", action="store_true", help="show the traceback of an error "
+                    "(also: INSTRUCTGPT_DEBUG=1)")
     a = ap.parse_args(argv)
     if a.list:
         for st in stages(a.preset, Path(a.out or f"runs/{a.preset}"), a.gpt2, a.device):
@@ -259,4 +344,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    stage.run_cli(main, resume="run the same command again: finished stages are skipped and "
+                  "the interrupted one resumes from its last checkpoint")

@@ -368,13 +368,14 @@ def gold_scores(batch, enc, prompts):
 # ----------------------------------------------------------------------------- training
 
 
+@stage.locked  # one run at a time per run directory
 def train(cfg: Config, reward_fn=None) -> dict:
     """PPO or PPO-ptx from out/sft.pt against out/rm.pt; writes out/<name>.pt and
     out/<name>_log.jsonl, returns the history. reward_fn(tokens, attention_mask, response_mask)
     -> (B,) replaces the RM (tests use a toy reward)."""
     device = stage.pick_device(cfg.device)
     out, name = Path(cfg.out), run_name(cfg)
-    ckpt, log = out / f"{name}.pt", out / f"{name}_log.jsonl"
+    ckpt, log = out / f"{name}.pt", stage.Log(out / f"{name}_log.jsonl")  # published at saves
     policy, ref, value_model, rm, enc = env.load_models(cfg.out, cfg.policy_init,
                                                         cfg.value_init, device)
     reward_fn = reward_fn or env.rm_reward(rm, enc.eot_token, cfg.no_eot_penalty)
@@ -402,11 +403,8 @@ def train(cfg: Config, reward_fn=None) -> dict:
         sample_gen.set_state(ck["rng"]["sample"])
         batch_gen.set_state(ck["rng"]["batch"])
         stage.set_rng_state(ck["rng"])
-        it, state, hist = ck["step"], ck["state"], ck["history"]
-        stage.trim_log(log, "iteration", it)
+        it, state, hist, log = ck["step"], ck["state"], ck["history"], stage.Log(log.path, ck)
         print(f"resumed {ckpt} at iteration {it}")
-    elif log.exists():
-        log.unlink()
 
     def save():
         stage.save_checkpoint({
@@ -419,7 +417,7 @@ def train(cfg: Config, reward_fn=None) -> dict:
             "optimizer": [opt.state_dict() for opt in opts],
             "train_config": dataclasses.asdict(cfg),
             "rng": {**stage.rng_state(), "sample": sample_gen.get_state(),
-                    "batch": batch_gen.get_state()}}, ckpt)
+                    "batch": batch_gen.get_state()}}, ckpt, log)
 
     print(f"{name}: policy {policy.num_params() / 1e6:.2f}M, value "
           f"{value_model.gpt.num_params() / 1e6:.2f}M parameters; {len(prompts)} prompts, "
@@ -455,7 +453,7 @@ def train(cfg: Config, reward_fn=None) -> dict:
         it += 1
         for k, v in rec.items():
             hist.setdefault(k, []).append(v)
-        stage.log_jsonl(log, rec)
+        log.append(rec)
         bar.update(1)
         if it % cfg.log_every == 0 or it == cfg.iterations:
             bar.write(f"it {it:4d}/{cfg.iterations} | score {rec['rlhf/score']:+.3f} | gold "
@@ -475,4 +473,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    stage.run_cli(main)

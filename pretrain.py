@@ -80,6 +80,7 @@ def run_tokenizer(cfg: Config, text: str | None = None):
     return tok.load_tokenizer(path)
 
 
+@stage.locked  # one run at a time per run directory
 def train(cfg: Config) -> dict:
     """Pretrain a GPT on cfg.data; returns the history {key: [values]}."""
     torch.manual_seed(cfg.seed)
@@ -101,17 +102,15 @@ def train(cfg: Config) -> dict:
     opt = stage.make_optimizer(model, cfg.lr, cfg.weight_decay)
     gen = torch.Generator().manual_seed(cfg.seed)  # batch order: saved for exact resume
     step, hist, ckpt = 0, {"step": [], "loss/train": [], "loss/val": []}, out / "base.pt"
+    log = stage.Log(out / "pretrain.jsonl")  # reaches the file with each checkpoint
     if cfg.resume and ckpt.exists():
         ck = stage.load_checkpoint(ckpt, enc=enc)
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optimizer"])
         gen.set_state(ck["rng"]["batch"])
         stage.set_rng_state(ck["rng"])
-        step, hist = ck["step"], ck["history"]
-        stage.trim_log(out / "pretrain.jsonl", "step", step)
+        step, hist, log = ck["step"], ck["history"], stage.Log(log.path, ck)
         print(f"resumed {ckpt} at step {step}")
-    elif (out / "pretrain.jsonl").exists():
-        (out / "pretrain.jsonl").unlink()
     fwd = torch.compile(model) if cfg.compile else model  # speed only
     print(f"{model.num_params() / 1e6:.2f}M parameters, {len(train_ids):,} train / "
           f"{len(val_ids):,} val tokens, tokenizer {tok.tokenizer_id(enc)}, {device}")
@@ -157,7 +156,7 @@ def train(cfg: Config) -> dict:
                    "tok_per_s": tokens_seen / (time.time() - t0), "sample": sample_text()}
             for k in hist:
                 hist[k].append(rec[k])
-            stage.log_jsonl(out / "pretrain.jsonl", rec)
+            log.append(rec)
             bar.write(f"step {step:5d}/{cfg.max_iters} | loss {rec['loss/train']:.3f} | "
                       f"val {val:.3f} | lr {rec['lr']:.1e} | {rec['tok_per_s']:,.0f} tok/s | "
                       f"{rec['sample'][:60]!r}")
@@ -165,7 +164,7 @@ def train(cfg: Config) -> dict:
                 "config": dataclasses.asdict(mcfg), "model": model.state_dict(), "step": step,
                 "tokenizer": tok.tokenizer_id(enc), "train_config": dataclasses.asdict(cfg),
                 "history": hist, "optimizer": opt.state_dict(),
-                "rng": {"batch": gen.get_state(), **stage.rng_state()}}, ckpt)
+                "rng": {"batch": gen.get_state(), **stage.rng_state()}}, ckpt, log)
     bar.close()
     return hist
 
@@ -178,4 +177,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    stage.run_cli(main)

@@ -120,6 +120,7 @@ def load_sft(cfg: Config):
 # ----------------------------------------------------------------------------- collection
 
 
+@stage.locked  # one run at a time per run directory
 def collect(cfg: Config) -> dict:
     """Sample K ~ U{k_min..k_max} responses per RM prompt from the SFT model, have a training
     labeler rank them, and write out/comparisons.jsonl. Returns a summary that includes the
@@ -251,13 +252,13 @@ def load_reward_model(path, enc=None, device="cpu"):
     return model.to(device).eval(), ck
 
 
-def save_reward_model(model, path, enc, cfg, step, hist, opt, extra=None) -> None:
+def save_reward_model(model, path, enc, cfg, step, hist, opt, extra=None, log=None) -> None:
     """rm.pt: what load_reward_model needs, plus what an exact resume needs."""
     stage.save_checkpoint({"config": dataclasses.asdict(model.gpt.config), "kind": "reward",
                            "model": model.state_dict(), "bias": model.bias.item(), "step": step,
                            "tokenizer": tok.tokenizer_id(enc), "history": hist,
                            "train_config": dataclasses.asdict(cfg), "optimizer": opt.state_dict(),
-                           "rng": stage.rng_state(), **(extra or {})}, path)
+                           "rng": stage.rng_state(), **(extra or {})}, path, log)
 
 
 def forward_batch(model: RewardModel, examples: list[dict], pad_id: int, device):
@@ -366,6 +367,7 @@ def normalize(model: RewardModel, enc, demos: list[dict], batch_size: int = 64) 
 # ----------------------------------------------------------------------------- training
 
 
+@stage.locked  # one run at a time per run directory
 def train(cfg: Config) -> dict:
     """Collect comparisons if absent, train the RM with Eq. 1, normalise; returns the history."""
     out = Path(cfg.out)
@@ -384,21 +386,19 @@ def train(cfg: Config) -> dict:
     per_epoch = math.ceil(len(examples) / cfg.batch_size)
     total = cfg.epochs * per_epoch
     keys = ("step", "loss/train", "acc/train", "loss/val", "acc/val", "rm/gold_corr")
-    step, hist, ckpt, log = 0, {k: [] for k in keys}, out / "rm.pt", out / "reward.jsonl"
+    step, hist, ckpt = 0, {k: [] for k in keys}, out / "rm.pt"
+    log = stage.Log(out / "reward.jsonl")  # reaches the file with each checkpoint
 
     def save(extra=None):
-        save_reward_model(model, ckpt, enc, cfg, step, hist, opt, extra)
+        save_reward_model(model, ckpt, enc, cfg, step, hist, opt, extra, log)
 
     if cfg.resume and ckpt.exists():
         ck = stage.load_checkpoint(ckpt, RM_CMD.format(out=out), enc)
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optimizer"])
         stage.set_rng_state(ck["rng"])
-        step, hist = ck["step"], ck["history"]
-        stage.trim_log(log, "step", step)
+        step, hist, log = ck["step"], ck["history"], stage.Log(log.path, ck)
         print(f"resumed {ckpt} at step {step}")
-    elif log.exists():
-        log.unlink()
     print(f"reward model: {model.gpt.num_params() / 1e6:.2f}M parameters, {len(train_c)} "
           f"train / {len(val_c)} val prompts, {total} steps of {cfg.batch_size} prompts, {device}; "
           f"{n_cut} (prompt, response) pairs cut to fit block_size={body.config.block_size}")
@@ -430,7 +430,7 @@ def train(cfg: Config) -> dict:
                    "lr": opt.param_groups[0]["lr"], "seq_per_s": seen / (time.time() - t0)}
             for k in keys:
                 hist[k].append(rec[k])
-            stage.log_jsonl(log, rec)
+            log.append(rec)
             bar.write(f"step {step:5d}/{total} | loss {rec['loss/train']:.3f} acc "
                       f"{rec['acc/train']:.1%} | val loss {ev['loss']:.3f} acc {ev['acc']:.1%} "
                       f"| gold r {ev['gold_corr']:.2f} | lr {rec['lr']:.1e} | "
@@ -449,7 +449,7 @@ def train(cfg: Config) -> dict:
     final = {"rm/acc": ev["acc"], "rm/agreement": ev["agreement"], "rm/gold_corr":
              ev["gold_corr"], "rm/bias": bias, "rm/val_pairs": ev["pairs"]}
     hist.update({k: [v] for k, v in final.items() if k != "rm/gold_corr"})
-    stage.log_jsonl(log, {"step": step, **final})
+    log.append({"step": step, **final})
     save({"normalized": True, "metrics": final})
     print(f"held-out accuracy {ev['acc']:.1%} vs labeler agreement {ev['agreement']:.1%} on the "
           f"same {ev['pairs']} pairs | reward-gold correlation {ev['gold_corr']:.2f} | bias "
@@ -468,4 +468,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    stage.run_cli(main)

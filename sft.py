@@ -184,6 +184,7 @@ def answer(model, enc, prompts, max_new_tokens, temperature=0.0, seed=0):
 # ----------------------------------------------------------------------------- training
 
 
+@stage.locked  # one run at a time per run directory
 def train(cfg: Config) -> dict:
     """Fine-tune on out/sft.jsonl; writes out/sft.pt and logs; returns the history."""
     torch.manual_seed(cfg.seed)  # dropout
@@ -211,7 +212,8 @@ def train(cfg: Config) -> dict:
     gen = torch.Generator().manual_seed(cfg.seed)  # batch order: saved for exact resume
     per_epoch = math.ceil(len(train_pairs) / cfg.batch_size)
     total = cfg.epochs * per_epoch
-    step, perm, ckpt, log = 0, None, out / "sft.pt", out / "sft_log.jsonl"
+    step, perm, ckpt = 0, None, out / "sft.pt"
+    log = stage.Log(out / "sft_log.jsonl")  # reaches the file with each checkpoint
     hist = {k: [] for k in ("step", "epoch", "loss/train", "loss/val", "gold/score",
                             "gold/ended", "lr")}
     if cfg.resume and ckpt.exists():
@@ -221,10 +223,8 @@ def train(cfg: Config) -> dict:
         gen.set_state(ck["rng"]["batch"])
         stage.set_rng_state(ck["rng"])
         step, hist, perm = ck["step"], ck["history"], ck["data"]["order"]
-        stage.trim_log(log, "step", step)
+        log = stage.Log(log.path, ck)
         print(f"resumed {ckpt} at step {step}")
-    elif log.exists():
-        log.unlink()
 
     def evaluate():
         model.eval()
@@ -238,7 +238,7 @@ def train(cfg: Config) -> dict:
         model.train()
         for k in hist:
             hist[k].append(rec[k])
-        stage.log_jsonl(log, {**rec, "sample": rows[0]["response"] if rows else ""})
+        log.append({**rec, "sample": rows[0]["response"] if rows else ""})
         bar.write(f"step {step:5d}/{total} | epoch {rec['epoch']:.2f} | loss "
                   f"{rec['loss/train']:.3f} | val {rec['loss/val']:.3f} | gold "
                   f"{rec['gold/score']:+.3f} | ended {rec['gold/ended']:4.0%} | "
@@ -278,7 +278,7 @@ def train(cfg: Config) -> dict:
                 "tokenizer": tok.tokenizer_id(enc), "train_config": dataclasses.asdict(cfg),
                 "optimizer": opt.state_dict(), "history": hist,
                 "rng": {**stage.rng_state(), "batch": gen.get_state()},
-                "data": {"epoch": epoch, "batch": b + 1, "order": perm}}, ckpt)
+                "data": {"epoch": epoch, "batch": b + 1, "order": perm}}, ckpt, log)
     bar.close()
     model.eval()
     samples = answer(model, enc, prompts[:cfg.n_samples], cfg.max_new_tokens, cfg.temperature,
@@ -295,4 +295,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    stage.run_cli(main)

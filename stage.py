@@ -2,15 +2,20 @@
 
 Each stage (pretrain.py, sft.py, reward.py, ppo.py, evaluate.py) is a script with a `Config`
 dataclass, an entry function (`train`, `collect`, `evaluate`) and a run directory it reads and
-writes. What they need beside the
-model (gpt.py) and the paper's math (their own files) lives here, as nanoGPT's train.py
-holds what its model.py does not:
+writes. What they need beside the model (gpt.py) and the paper's math (their own files) lives
+here, as nanoGPT's train.py holds what its model.py does not:
 
     config_from_args         the CLI: one --flag per Config field, its help the field's comment
+    run_cli                  a command's errors as one line (traceback with --debug or
+                             INSTRUCTGPT_DEBUG=1), Ctrl-C as a clean stop saying how to resume
     pick_device, autocast    the device, and bf16 autocast where it is supported (speed only)
-    save_checkpoint, ...     checkpoints written atomically and loaded safely (weights_only),
-                             with errors that name the command that makes a missing file
-    rng_state, trim_log      what an exact resume restores: RNG streams, the log up to it
+    save_checkpoint, ...     checkpoints written atomically (a full disk leaves the old one and
+                             says so) and loaded safely (weights_only), with errors that name
+                             the command that makes a missing or broken file
+    Log                      a stage's JSONL log, written with its checkpoints and stored in
+                             them: a failed run never leaves a new log beside an old model
+    rng_state                what an exact resume restores besides weights and optimizer
+    lock, locked             one run at a time per run directory
     make_optimizer, lr_at    AdamW with decay on matrices only, warmup + cosine schedule
     optimizer_step           one clipped step that refuses a non-finite loss (no checkpoint
                              is ever overwritten by a NaN)
@@ -20,9 +25,10 @@ Nothing here is from the paper; every stage's docstring says what it adds.
 """
 
 import argparse
+import contextlib
 import dataclasses
+import functools
 import inspect
-import json
 import math
 import os
 import re
@@ -31,8 +37,14 @@ from pathlib import Path
 
 import torch
 
+import data
 import tokenizer as tok
 from gpt import GPT, GPTConfig
+
+try:
+    import fcntl
+except ImportError:  # Windows: no flock; the run directory is then not locked
+    fcntl = None
 
 # ----------------------------------------------------------------------------- the command line
 
@@ -77,13 +89,20 @@ def autocast(device: str, dtype: str = "auto"):
 # ----------------------------------------------------------------------- checkpoints and resume
 
 
-def save_checkpoint(obj: dict, path) -> None:
-    """Atomic: write a temp file, then rename, so a crash never leaves half a checkpoint."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+class CheckpointError(RuntimeError):
+    """A checkpoint that cannot be loaded; the message names it and the command that makes it."""
+
+
+def save_checkpoint(obj: dict, path, log: "Log | None" = None) -> None:
+    """Atomic: write a temp file, then rename, so a crash never leaves half a checkpoint (and a
+    full disk leaves the old one and no temp file). With a log, its records go into the
+    checkpoint and the log file is rewritten from them right after: a stage's model and its log
+    change together, and only at its checkpoints."""
+    if log is not None:
+        obj = {**obj, "log": list(log.records)}
+    data.write_atomic(path, lambda tmp: torch.save(obj, tmp))
+    if log is not None:
+        log.publish()
 
 
 def load_checkpoint(path, make_cmd: str = "python pretrain.py --data FILE --out DIR",
@@ -94,11 +113,17 @@ def load_checkpoint(path, make_cmd: str = "python pretrain.py --data FILE --out 
         raise FileNotFoundError(f"{path} not found; it is made by: {make_cmd}")
     try:
         ck = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # truncated zip, wrong pickle, random bytes...
-        raise RuntimeError(f"{path} is corrupt or truncated ({type(e).__name__}: {e}); "
-                           f"delete it and re-run: {make_cmd}") from None
+    except Exception as e:  # truncated zip, a pickle of arbitrary objects, random bytes...
+        # torch's own message advises weights_only=False, which would run whatever code a
+        # malicious file holds: it is not passed on
+        why = ("it holds Python objects that no checkpoint of this project holds, and those "
+               "are never loaded" if "unsupported global" in str(e).lower()
+               else "it is corrupt or truncated, or not a checkpoint")
+        raise CheckpointError(f"{path} cannot be loaded: {why}; delete it and re-run: "
+                              f"{make_cmd}") from None
     if not isinstance(ck, dict) or "model" not in ck or "config" not in ck:
-        raise RuntimeError(f"{path} is not a checkpoint of this project (no model/config)")
+        raise CheckpointError(f"{path} is not a checkpoint of this project (no model/config); "
+                              f"delete it and re-run: {make_cmd}")
     if enc is not None and ck.get("tokenizer") != tok.tokenizer_id(enc):
         raise ValueError(f"{path} was trained with tokenizer {ck.get('tokenizer')!r}, "
                          f"but the run uses {tok.tokenizer_id(enc)!r}")
@@ -152,17 +177,103 @@ def set_rng_state(state: dict) -> None:
 # ----------------------------------------------------------------------------- logs
 
 
-def log_jsonl(path, record: dict) -> None:
-    with open(path, "a") as f:
-        f.write(json.dumps(record) + "\n")
+class Log:
+    """A stage's JSONL log, one record per logged step. Records gather in memory and reach the
+    file only with a checkpoint (`save_checkpoint(..., log=)`), which stores them too: a run
+    that fails or is interrupted leaves the previous model and its own log as they were, and a
+    resume takes the log from the checkpoint, never from a file a crash may have torn."""
+
+    def __init__(self, path, checkpoint: dict | None = None):
+        self.path = Path(path)
+        self.records = list((checkpoint or {}).get("log", []))
+        if checkpoint is not None:  # resuming: the file says what the checkpoint says
+            self.publish()
+
+    def append(self, record: dict) -> None:
+        self.records.append(record)
+
+    def publish(self) -> None:
+        data.write_jsonl(self.path, self.records)
 
 
-def trim_log(path, key: str, last) -> None:
-    """On resume: drop the log records written after the checkpoint, before the crash."""
-    p = Path(path)
-    if p.exists():
-        keep = [line for line in p.read_text().splitlines() if json.loads(line)[key] <= last]
-        p.write_text("".join(line + "\n" for line in keep))
+def read_log(path, checkpoint: dict | None = None) -> list[dict]:
+    """A stage's log records: from its checkpoint when it holds them (model and log agree by
+    construction), else from the JSONL file."""
+    if checkpoint is not None and "log" in checkpoint:
+        return checkpoint["log"]
+    return data.read_jsonl(path)
+
+
+# ----------------------------------------------------------------------------- one run at a time
+
+
+_HELD: dict[str, int] = {}  # run directory -> the lock file's descriptor, held by this process
+
+
+@contextlib.contextmanager
+def lock(out):
+    """One run at a time per run directory: an exclusive lock (flock) on out/.lock, released by
+    the operating system when the process ends however it ends, so a lock left by a dead process
+    never blocks. Re-entrant in one process (the pipeline calls the stages)."""
+    key = str(Path(out).resolve())
+    if key in _HELD or fcntl is None:  # held already here; or no flock (Windows): no lock
+        yield
+        return
+    Path(out).mkdir(parents=True, exist_ok=True)
+    fd = os.open(Path(out) / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 300, 0).decode(errors="replace").strip() or "another process"
+        os.close(fd)
+        raise Busy(f"{out}/ is in use by {holder}: one run at a time per run directory; wait "
+                   f"for it to finish or stop it, or use another --out") from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"process {os.getpid()} ({' '.join(sys.argv)[:200]})".encode(), 0)
+    _HELD[key] = fd
+    try:
+        yield
+    finally:
+        del _HELD[key]
+        os.close(fd)  # releases the lock
+
+
+class Busy(RuntimeError):
+    """Another process holds the run directory's lock."""
+
+
+def locked(fn):
+    """fn(cfg, ...) run while holding the lock of cfg.out."""
+    @functools.wraps(fn)
+    def run(cfg, *args, **kwargs):
+        with lock(cfg.out):
+            return fn(cfg, *args, **kwargs)
+    return run
+
+
+# ----------------------------------------------------------------------------- the command line
+
+
+# Errors a user can act on: printed as one line (the traceback with --debug, or with the
+# environment variable INSTRUCTGPT_DEBUG=1)
+USER_ERRORS = (data.DataError, OSError, ValueError, FloatingPointError, CheckpointError, Busy)
+
+
+def run_cli(main, resume: str = "run the same command with --resume") -> None:
+    """Run main(argv) as a command: a user's error prints one line and exits 1; Ctrl-C stops
+    cleanly (exit 130), saying how to continue."""
+    debug = "--debug" in sys.argv or os.environ.get("INSTRUCTGPT_DEBUG", "") not in ("", "0")
+    argv = [a for a in sys.argv[1:] if a != "--debug"]
+    try:
+        main(argv)
+    except KeyboardInterrupt:
+        print(f"\ninterrupted; to continue, {resume}", file=sys.stderr)
+        sys.exit(130)
+    except USER_ERRORS as e:
+        if debug:
+            raise
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(1)
 
 
 # ----------------------------------------------------------------------- optimizer and schedule
@@ -214,7 +325,7 @@ def load_corpus(path) -> str:
     if not p.exists():
         raise FileNotFoundError(f"{p} not found; the default world's corpus is made by: "
                                 f"python -m world --out {p.parent}")
-    text = p.read_text(encoding="utf-8")
+    text = data.read_text(p)
     if not text.strip():
-        raise ValueError(f"{p} is empty: nothing to train on")
+        raise data.DataError(f"{p}:1: the file is empty: nothing to train on")
     return text
