@@ -35,7 +35,8 @@ def load(out: Path, names: list[str], device: str = "cpu"):
             print(f"({path} not found, skipped; it is made by: "
                   f"{evaluate.MAKE.get(n, evaluate.MAKE['ppo']).format(out=out)})")
             continue
-        models[n], ck = stage.load_model(path, device=device)
+        models[n], ck = stage.load_model(path, evaluate.MAKE.get(n, evaluate.MAKE["ppo"])
+                                         .format(out=out), device=device)
         enc = enc or stage.load_encoding(out, ck["tokenizer"])  # the first names the run's
         if ck["tokenizer"] != tok.tokenizer_id(enc):
             raise SystemExit(f"{path} uses tokenizer {ck['tokenizer']}, the run's others "

@@ -253,4 +253,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except (DataError, OSError) as e:  # a user's error: one line, no traceback
+        raise SystemExit(f"error: {e}") from None

@@ -2,6 +2,7 @@
 file, line and field), the converters of public datasets, and that it never loads the world."""
 
 import json
+import random
 import subprocess
 import sys
 
@@ -99,3 +100,68 @@ def test_data_formats_never_load_the_world():
     code = "import sys, data; sys.exit(any(m.split('.')[0] == 'world' for m in sys.modules))"
     assert subprocess.run([sys.executable, "-c", code], cwd=data.__file__.rsplit("/", 1)[0]
                           ).returncode == 0
+
+
+# ----------------------------------------------------------------------------- bad bytes
+def test_bytes_that_are_not_utf8_are_named_by_file_and_line(tmp_path):
+    path = tmp_path / "sft.jsonl"
+    path.write_bytes(b'{"prompt": "p", "response": "r"}\n{"prompt": "p\xff", "response": "r"}\n')
+    with pytest.raises(data.DataError, match=r"sft\.jsonl:2: not UTF-8 text \(byte 0xff at "
+                                             r"column 14\)"):
+        data.read_sft(path)
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_bytes("a fox eats berries.\nthe fox is \u00e9red.\n".encode()[:-6] + b"\xc3(.\n")
+    with pytest.raises(data.DataError, match=r"corpus\.txt:2: not UTF-8 text"):
+        data.read_text(corpus)
+    path.write_bytes(b'\xef\xbb\xbf{"prompt": "p", "response": "r"}\n')  # a BOM is fine
+    assert data.read_sft(path)[0]["prompt"] == "p"
+
+
+def test_an_empty_file_is_an_error_that_says_so(tmp_path):
+    for text in ("", "\n\n"):
+        (tmp_path / "prompts.jsonl").write_text(text)
+        with pytest.raises(data.DataError, match=r"prompts\.jsonl:1: no records"):
+            data.read_prompts(tmp_path / "prompts.jsonl")
+
+
+def test_converters_name_an_element_that_is_not_an_object(tmp_path):
+    src = tmp_path / "alpaca.json"
+    src.write_text(json.dumps([{"instruction": "Say hi.", "input": "", "output": "Hi!"}, [1, 2]]))
+    with pytest.raises(data.DataError, match=r"alpaca\.json:\[1\]: expected a JSON object, "
+                                             r"got list"):
+        data.convert_file(src, tmp_path / "sft.jsonl", "alpaca")
+    assert not (tmp_path / "sft.jsonl").exists()
+
+
+@pytest.mark.parametrize("reader, text", [
+    (data.read_sft, '{"prompt": "What does a fox eat?", "response": "A fox eats berries."}\n'
+                    '{"prompt": "Hi!", "response": "Hello.", "category": "chat"}\n'),
+    (data.read_prompts, '{"prompt": "What does a fox eat?", "category": "open_qa"}\n'
+                        '{"prompt": "Name two animals."}\n'),
+    (data.read_comparisons, json.dumps(dict(GOOD_CMP, category="x")) + "\n"
+     + json.dumps({"prompt": "q", "responses": ["a", "b"], "ranking": [1, 0]}) + "\n"),
+    (data.read_jsonl, '{"context": "A fox eats", "choices": ["a", "b"], "answer": "a"}\n'),
+    (data.read_text, "A fox eats berries.<|endoftext|>Mia has a cat.<|endoftext|>"),
+])
+def test_random_corruptions_give_success_or_one_clear_error(tmp_path, reader, text):
+    """Each reader on 300 random corruptions of a valid file (bytes flipped, cut, inserted,
+    duplicated): it returns, or raises a DataError whose message starts with the file."""
+    rng, path = random.Random(0), tmp_path / "f.jsonl"
+    raw = text.encode()
+    for _ in range(300):
+        b = bytearray(raw)
+        for _ in range(rng.randint(1, 4)):
+            op, i = rng.randrange(4), rng.randrange(len(b) + 1)
+            if op == 0 and i < len(b):
+                b[i] = rng.randrange(256)
+            elif op == 1:
+                del b[i:i + rng.randint(1, 12)]
+            elif op == 2:
+                b[i:i] = bytes(rng.randrange(256) for _ in range(rng.randint(1, 4)))
+            else:
+                b[i:i] = b[max(0, i - 8):i]
+        path.write_bytes(bytes(b))
+        try:
+            reader(path)
+        except data.DataError as e:
+            assert str(e).startswith(f"{path}:"), str(e)

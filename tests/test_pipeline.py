@@ -23,12 +23,6 @@ import world
 MODELS = ("base", "sft", "ppo", "ppo_ptx", "sweep_beta_0.002")
 
 
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    d = tmp_path_factory.mktemp("tiny")
-    return d, pipeline.run("tiny", str(d))
-
-
 def ran(out: str) -> set:
     """The stages a pipeline run's printout says it ran (or resumed)."""
     return set(re.findall(r"^\[\d+/\d+\] (\S+) +(?:running|resuming)", out, re.M))

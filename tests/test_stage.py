@@ -2,6 +2,10 @@
 the optimizer's parameter groups, and checkpoints that are atomic and safe to load."""
 
 import importlib
+import json
+import shutil
+from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -59,3 +63,54 @@ def test_checkpoint_is_written_atomically(tmp_path, monkeypatch):
     with pytest.raises(OSError):
         stage.save_checkpoint({"config": {}, "model": {"w": torch.zeros(2)}}, path)
     assert torch.equal(stage.load_checkpoint(path)["model"]["w"], torch.ones(2))  # the old one
+
+
+def test_a_full_disk_is_said_and_leaves_the_old_checkpoint_and_no_temp_file(tmp_path,
+                                                                             monkeypatch):
+    path = tmp_path / "sft.pt"
+    stage.save_checkpoint({"config": {}, "model": {"w": torch.ones(2)}}, path)
+
+    def full(obj, f):  # what torch.save does when the disk fills: half a file, a zip error
+        Path(f).write_bytes(b"PK" + b"\0" * 1000)
+        raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 64")
+    monkeypatch.setattr(torch, "save", full)
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: SimpleNamespace(free=0))
+    with pytest.raises(OSError, match=r"sft\.pt: no space left on device; the partial "
+                                      r"sft\.pt\.tmp was removed"):
+        stage.save_checkpoint({"config": {}, "model": {"w": torch.zeros(2)}}, path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sft.pt"]
+    assert torch.equal(stage.load_checkpoint(path)["model"]["w"], torch.ones(2))
+
+
+class Payload:  # a pickle that would run code when loaded unsafely
+    def __reduce__(self):
+        return (print, ("this must never run",))
+
+
+def test_a_malicious_or_corrupt_checkpoint_is_refused_without_unsafe_advice(tmp_path, capsys):
+    evil = tmp_path / "evil.pt"
+    torch.save({"config": {}, "model": Payload()}, evil)
+    with pytest.raises(stage.CheckpointError, match="holds Python objects") as e:
+        stage.load_checkpoint(evil, "python sft.py --out DIR")
+    assert "weights_only" not in str(e.value) and "python sft.py --out DIR" in str(e.value)
+    assert "this must never run" not in capsys.readouterr().out
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"\x80\x02junk" * 40)
+    with pytest.raises(stage.CheckpointError, match="corrupt or truncated") as e:
+        stage.load_checkpoint(junk)
+    assert "weights_only" not in str(e.value)
+
+
+def test_the_log_reaches_its_file_only_with_a_checkpoint(tmp_path):
+    path, ckpt = tmp_path / "x_log.jsonl", tmp_path / "x.pt"
+    path.write_text('{"step": 1, "old": true}\n')  # the previous run's log
+    log = stage.Log(path)
+    log.append({"step": 1})
+    assert path.read_text() == '{"step": 1, "old": true}\n'  # untouched until a checkpoint
+    stage.save_checkpoint({"config": {}, "model": {}}, ckpt, log)
+    assert [json.loads(x) for x in path.read_text().splitlines()] == [{"step": 1}]
+    log.append({"step": 2})
+    path.write_text('{"step": 1}\n{"step": 2, "tor')  # a crash tore the last line
+    resumed = stage.Log(path, stage.load_checkpoint(ckpt))
+    assert resumed.records == [{"step": 1}] and path.read_text() == '{"step": 1}\n'
+    assert stage.read_log(path, stage.load_checkpoint(ckpt)) == [{"step": 1}]

@@ -32,7 +32,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from data import write_jsonl
+from data import write_atomic, write_jsonl
 
 from .answers import respond
 from .corpus import make_cloze, make_corpus
@@ -88,9 +88,9 @@ def write_datasets(cfg: Config, out_dir) -> dict:
 
     rates = dict(rude_rate=cfg.rude_rate, rumour_rate=cfg.rumour_rate)
     corpus = make_corpus(world, cfg.corpus_chars, rng("corpus"), **rates)
-    (out / "corpus.txt").write_text(corpus, encoding="utf-8")
-    (out / "corpus_val.txt").write_text(make_corpus(world, cfg.val_chars, rng("val"), **rates),
-                                        encoding="utf-8")
+    val = make_corpus(world, cfg.val_chars, rng("val"), **rates)
+    for name, text in (("corpus.txt", corpus), ("corpus_val.txt", val)):
+        write_atomic(out / name, lambda tmp, text=text: tmp.write_text(text, encoding="utf-8"))
     write_jsonl(out / "cloze.jsonl", make_cloze(world, cfg.n_cloze, rng("cloze")))
     taken: set = set()
     shares = dict(harmful=cfg.harmful_share, unknowable=cfg.unknowable_share)
