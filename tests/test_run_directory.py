@@ -4,7 +4,6 @@ user on the tiny preset (one shared finished run, copied per test)."""
 
 import dataclasses
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -142,7 +141,7 @@ def test_chat_names_the_command_that_makes_a_broken_checkpoint(run):
         chat.load(run, ["sft", "ppo"])
 
 
-def test_errors_are_one_line_and_ctrl_c_says_how_to_continue(run, capsys):
+def test_errors_are_one_line_and_ctrl_c_says_how_to_continue(run, capsys, monkeypatch):
     (run / "prompts.jsonl").write_text("{oops\n")
     r = subprocess.run([sys.executable, "ppo.py", "--out", str(run), "--iterations", "1"],
                        cwd=ROOT, capture_output=True, text=True)
@@ -150,10 +149,15 @@ def test_errors_are_one_line_and_ctrl_c_says_how_to_continue(run, capsys):
     assert r.stderr.strip().splitlines() == [
         f"error: {run}/prompts.jsonl:1: invalid JSON: Expecting property name enclosed in "
         f"double quotes (column 2)"]
-    r = subprocess.run([sys.executable, "ppo.py", "--out", str(run), "--iterations", "1"],
-                       cwd=ROOT, capture_output=True, text=True,
-                       env={**os.environ, "INSTRUCTGPT_DEBUG": "1"})
-    assert "Traceback" in r.stderr and "DataError" in r.stderr
+    def bad(argv):
+        raise data.DataError("x.jsonl:3: invalid JSON")
+    with pytest.raises(SystemExit) as e:
+        stage.run_cli(bad)
+    assert e.value.code == 1 and capsys.readouterr().err == "error: x.jsonl:3: invalid JSON\n"
+    monkeypatch.setenv("INSTRUCTGPT_DEBUG", "1")  # the traceback, on request
+    with pytest.raises(data.DataError):
+        stage.run_cli(bad)
+    monkeypatch.delenv("INSTRUCTGPT_DEBUG")
 
     def interrupted(argv):
         raise KeyboardInterrupt
