@@ -2,10 +2,14 @@
 little, and on a busy 2-core machine competing OpenMP threads made steps ~8x slower), and one
 finished run of the tiny preset that tests read or copy, never change."""
 
+import shutil
+
 import pytest
 import torch
 
 import pipeline
+import pretrain
+import world
 
 torch.set_num_threads(1)
 
@@ -15,3 +19,21 @@ def tiny(tmp_path_factory):
     """(run directory, results) of the whole tiny pipeline, run once per test session."""
     d = tmp_path_factory.mktemp("tiny")
     return d, pipeline.run("tiny", str(d))
+
+
+@pytest.fixture(scope="session")
+def tiny_base(tmp_path_factory):
+    """The tiny world's datasets and a small pretrained base.pt (2 layers, 64 wide, context
+    128): what the SFT and RM tests start from. Made once; tests work on copies."""
+    d = tmp_path_factory.mktemp("tiny_base")
+    world.write_datasets(world.PRESETS["tiny"], d)
+    pretrain.train(pretrain.Config(data=str(d / "corpus.txt"), out=str(d), vocab_size=512,
+                                   n_layer=2, n_head=2, n_embd=64, block_size=128, batch_size=16,
+                                   max_iters=150, lr=3e-3, warmup_iters=10, eval_interval=150,
+                                   eval_iters=2))
+    return d
+
+
+def copy_of(src, dst):
+    shutil.copytree(src, dst)
+    return dst

@@ -9,10 +9,10 @@ import shutil
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import copy_of
 
 import data
 import gpt
-import pretrain
 import reward
 import stage
 import world
@@ -153,13 +153,8 @@ def write_comparisons(path, prompts, seed=0):
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    d = tmp_path_factory.mktemp("rm")
-    world.write_datasets(world.PRESETS["tiny"], d)
-    pretrain.train(pretrain.Config(data=str(d / "corpus.txt"), out=str(d), vocab_size=512,
-                                   block_size=128, n_layer=2, n_head=2, n_embd=64, batch_size=16,
-                                   max_iters=120, lr=3e-3, warmup_iters=10, eval_interval=120,
-                                   eval_iters=2))
+def run(tiny_base, tmp_path_factory):
+    d = copy_of(tiny_base, tmp_path_factory.mktemp("rm") / "run")
     shutil.copy(d / "base.pt", d / "sft.pt")  # same format; sft.py's output in the pipeline
     write_comparisons(d / "comparisons.jsonl", data.read_prompts(d / "rm_prompts.jsonl"))
     return d

@@ -6,10 +6,10 @@ import shutil
 
 import pytest
 import torch
+from conftest import copy_of
 
 import data
 import gpt
-import pretrain
 import sft
 import stage
 import tokenizer as tok
@@ -17,22 +17,17 @@ import world
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
+def run(tiny_base, tmp_path_factory):
     """A tiny run directory: the tiny world's datasets and a small pretrained base.pt."""
-    d = tmp_path_factory.mktemp("run")
-    world.write_datasets(world.PRESETS["tiny"], d)
-    pretrain.train(pretrain.Config(data=str(d / "corpus.txt"), out=str(d), vocab_size=512,
-                                   n_layer=2, n_head=2, n_embd=64, block_size=128, batch_size=16,
-                                   max_iters=150, lr=3e-3, warmup_iters=10, eval_interval=150,
-                                   eval_iters=2))
-    return d
+    return copy_of(tiny_base, tmp_path_factory.mktemp("sft") / "run")
 
 
 @pytest.fixture(scope="module")
 def tuned(run):
     """SFT on the tiny run's 300 demonstrations: (config, history)."""
     cfg = sft.Config(out=str(run), epochs=4, lr=2e-3, batch_size=16, eval_interval=18,
-                     n_eval_prompts=32, max_new_tokens=40, n_samples=5)
+                     n_eval_prompts=32, max_new_tokens=40, n_samples=5,
+                     ptx_fraction=0.0)  # demonstrations alone (the mix: the resume test)
     return cfg, sft.train(cfg)
 
 
@@ -126,7 +121,8 @@ def test_init_from_gpt2_weights(run, tmp_path, monkeypatch):
                                    n_layer=1, n_head=2)
     transformers.GPT2LMHeadModel(hcfg).save_pretrained(tmp_path / "gpt2")
     hist = sft.train(sft.Config(out=str(d), init=str(tmp_path / "gpt2"), epochs=2, lr=3e-3,
-                                batch_size=8, n_eval_prompts=2, max_new_tokens=8))
+                                batch_size=8, n_eval_prompts=2, max_new_tokens=8,
+                                ptx_fraction=0.0))
     assert hist["loss/val"][-1] < hist["loss/val"][0] - 0.2  # from random weights: slowly
     ck = stage.load_checkpoint(d / "sft.pt", enc=enc)
     assert (ck["config"]["n_embd"], ck["config"]["block_size"]) == (32, 128)
