@@ -32,9 +32,10 @@ again, and so does each stage that reads what it writes (a stage made again iden
 nothing downstream). A file you change is used as it is: edit sft.jsonl, or put another run's
 base.pt in place, and everything that reads it runs again; a checkpoint that no longer loads
 is made again by its stage; a data file that no longer parses stops the run, naming its file
-and line, before anything is written. Delete a file to have its stage make it again. Data
-files found without a record (your own sft.jsonl, comparisons.jsonl, ...) are used as they
-are, never overwritten. An interrupted stage resumes from its own checkpoint (the stages'
+and line, before anything is written. Delete a file to have its stage make it again; a stage
+that must run again over a file you changed stops and says so rather than write over it.
+Data files found without a record (all seven of your own, or your comparisons.jsonl) are used
+as they are, never overwritten. An interrupted stage resumes from its own checkpoint (the stages'
 --resume); a run that never reached a checkpoint starts again. One run at a time: a second
 pipeline on the same run directory stops at once, naming the process that holds it.
 """
@@ -56,6 +57,7 @@ import pretrain
 import reward
 import sft
 import stage
+import tokenizer as tok
 import world
 
 # What each preset changes from the stages' Config defaults, which are the cpu preset's (each
@@ -130,10 +132,8 @@ def stages(preset: str, out: Path, gpt2_weights: str = "", device: str = "auto")
         if importing and not gpt2_weights:
             raise SystemExit("the gpt2 preset starts from GPT-2's weights: --gpt2 DIR (a local "
                              "Hugging Face directory with model.safetensors) or --gpt2 gpt2")
-        if not importing:
-            if not c.resume:  # a new corpus may have come before: the BPE is trained on it
-                (out / "tokenizer.tiktoken").unlink(missing_ok=True)
-            return pretrain.train(c)
+        if not importing:  # a new corpus may have come before: a fresh run trains its BPE
+            return pretrain.train(c, retrain_tokenizer=True)
         model = gpt.GPT.from_pretrained(gpt2_weights)  # step 0 is OpenAI's: GPT-2's weights
         stage.save_checkpoint({"config": dataclasses.asdict(model.config), "kind": "base",
                                "model": model.state_dict(), "step": 0, "tokenizer": "gpt2",
@@ -168,7 +168,9 @@ def stages(preset: str, out: Path, gpt2_weights: str = "", device: str = "auto")
         seq.append(Stage(name, (f"{name}.pt", f"{name}_log.jsonl"), rl_reads, c, ppo.train,
                          f"{name}.pt"))
     ecfg = evaluate.Config(**{**p.get("evaluate", {}), "out": o, "preset": preset, **dev})
-    models = tuple(f for st in seq[1:] for f in st.outputs if f.endswith((".pt", "_log.jsonl")))
+    # (the PPO logs it reads are inside their checkpoints: a run made again with the same model
+    # but other timings in its log re-runs nothing)
+    models = tuple(f for st in seq[1:] for f in st.outputs if f.endswith(".pt"))
     seq.append(Stage("evaluate", ("results.json", "results.md"),
                      tok_file + models + ("eval_prompts.jsonl", "corpus_val.txt", "cloze.jsonl"),
                      ecfg, evaluate.evaluate, extra=labelers))
@@ -188,8 +190,10 @@ def digest(path: Path, _memo: dict = {}) -> str | None:  # noqa: B006 (a deliber
     if key not in _memo:
         h = hashlib.sha256()
         try:
-            ck = stage.load_checkpoint(path) if path.suffix == ".pt" else None
-        except stage.CheckpointError:
+            ck = torch.load(path, map_location="cpu", weights_only=True, mmap=True) \
+                if path.suffix == ".pt" else None  # mmap: only the tensors hashed are read
+            ck = ck if isinstance(ck, dict) and "model" in ck and "config" in ck else None
+        except Exception:
             ck = None  # unreadable: its bytes stand for it
         if ck is None:
             with open(path, "rb") as f:
@@ -217,14 +221,26 @@ def check_data(out: Path, files) -> None:
 
 
 def loads(path: Path) -> bool:
-    """Whether a checkpoint (.pt) loads; other files count as loading."""
-    if path.suffix != ".pt":
-        return True
+    """Whether a checkpoint (.pt) or the tokenizer loads; other files count as loading."""
     try:
-        stage.load_checkpoint(path)
+        if path.suffix == ".pt":
+            stage.load_checkpoint(path)
+        elif path.suffix == ".tiktoken":
+            tok.load_tokenizer(path)
         return True
+    except (stage.CheckpointError, ValueError):
+        return False
+
+
+def same_run(path: Path, st: Stage) -> bool:
+    """Whether the checkpoint at path was written by a run of st's settings (resume only that)."""
+    try:
+        ck = stage.load_checkpoint(path)
     except stage.CheckpointError:
         return False
+    mine = {k: v for k, v in dataclasses.asdict(st.config).items() if k not in SPEED_ONLY}
+    theirs = {k: ck.get("train_config", {}).get(k) for k in mine}
+    return json.loads(json.dumps(mine)) == json.loads(json.dumps(theirs))
 
 
 def run_stage(st: Stage, out: Path, done: dict, head: str, t_all: float, save) -> float | None:
@@ -234,8 +250,8 @@ def run_stage(st: Stage, out: Path, done: dict, head: str, t_all: float, save) -
     have = done.get(st.name, {})
     writes = {f: digest(out / f) for f in st.outputs}
     present = all(v is not None for v in writes.values())
-    if st.name in ("data", "collect") and (have.get("user") or (not have and any(
-            v is not None for v in writes.values()))):
+    some = any(v is not None for v in writes.values())
+    if st.name in ("data", "collect") and some and (have.get("user") or not have):
         if not present:  # some files of the user's, not all: refuse to write over them
             raise SystemExit(f"{out}/ holds some of {', '.join(st.outputs)} but not all, "
                              f"and no record that the pipeline wrote them: add the rest, "
@@ -252,18 +268,28 @@ def run_stage(st: Stage, out: Path, done: dict, head: str, t_all: float, save) -
             if changed:  # changed by someone else: used as it is; what reads it runs again
                 print(f"{head} {', '.join(changed)} changed since this stage wrote it: used as "
                       f"it is (delete it to have `{st.name}` make it again)")
-                done[st.name] = {**have, "writes": writes}
+                done[st.name] = {**have, "writes": writes,
+                                 "adopted": sorted(set(have.get("adopted", [])) | set(changed))}
                 save()
             else:
                 print(f"{head} up to date, skipped ({have.get('seconds', 0):.0f} s when it ran)")
             return None
         print(f"{head} {', '.join(broken)} no longer loads: made again")
-    # Resume only a run this pipeline started and that reached a checkpoint: the checkpoint
-    # then differs from the one that was there when it started.
+    # Never write over a file you changed: it was adopted, and is still as you left it.
+    mine = [f for f in have.get("adopted", []) if writes.get(f) is not None
+            and writes[f] == have.get("writes", {}).get(f)]
+    if mine:
+        raise SystemExit(f"`{st.name}` must run again (its settings or inputs changed, or an "
+                         f"output is missing), and it would write over {', '.join(mine)}, "
+                         f"which you changed: move {'them' if len(mine) > 1 else 'it'} away "
+                         f"and run again")
+    # Resume only a run this pipeline started with these settings and that reached a
+    # checkpoint: the checkpoint then differs from the one there when it started.
     resume = bool(st.checkpoint and have.get("status") == "started"
                   and all(have.get(k) == v for k, v in want.items())
                   and writes.get(st.checkpoint) is not None
-                  and writes[st.checkpoint] != have.get("before", {}).get(st.checkpoint))
+                  and writes[st.checkpoint] != have.get("before", {}).get(st.checkpoint)
+                  and same_run(out / st.checkpoint, st))
     print(f"{head} {'resuming' if resume else 'running'} "
           f"(pipeline at {time.time() - t_all:.0f} s)", flush=True)
     done[st.name] = {"status": "started", **want, "before": writes if not resume
@@ -283,6 +309,21 @@ def run_stage(st: Stage, out: Path, done: dict, head: str, t_all: float, save) -
     return seconds
 
 
+def read_record(path: Path) -> dict:
+    """out/pipeline.json, or {} when there is none; one that is not a record stops the run."""
+    if not path.exists():
+        return {}
+    try:
+        record = json.loads(path.read_text())
+    except ValueError:
+        record = None
+    stages_ = record.get("stages", {}) if isinstance(record, dict) else None
+    if isinstance(stages_, dict) and all(isinstance(v, dict) for v in stages_.values()):
+        return record
+    raise SystemExit(f"{path} is not a record of this pipeline (damaged?): delete it, and "
+                     f"every stage runs again (data files found are then used as yours)")
+
+
 def run(preset: str = "cpu", out: str | None = None, gpt2_weights: str = "",
         only: tuple = (), device: str = "auto") -> dict:
     """Run (or skip, or resume) every stage of the preset in out/; returns the results."""
@@ -300,7 +341,7 @@ def run(preset: str = "cpu", out: str | None = None, gpt2_weights: str = "",
     print(f"pipeline: preset {preset} -> {out}/ ({len(seq)} stages)")
     with stage.lock(out):  # one run at a time per run directory
         record_path = out / "pipeline.json"
-        record = json.loads(record_path.read_text()) if record_path.exists() else {}
+        record = read_record(record_path)
         done = record.setdefault("stages", {})
 
         def save():
@@ -315,8 +356,8 @@ def run(preset: str = "cpu", out: str | None = None, gpt2_weights: str = "",
             if st.name in ("data", "collect"):  # every dataset parses before a stage reads it
                 check_data(out, st.outputs)
     total = time.time() - t_all
-    print("pipeline: " + ", ".join(f"{k} {v:.0f}s" for k, v in times.items())
-          + f" | total {total:.0f} s")
+    print("pipeline: " + (", ".join(f"{k} {v:.0f}s" for k, v in times.items()) or
+                          "every stage up to date") + f" | total {total:.0f} s")
     if (out / "results.md").exists():
         print(f"results: {out}/results.md, {out}/results.json, {out}/plots/")
     return json.loads((out / "results.json").read_text()) if (out / "results.json").exists() \

@@ -67,29 +67,31 @@ class Config:
     resume: bool = False  # continue from out/base.pt
 
 
-def run_tokenizer(cfg: Config, text: str | None = None):
-    """The run's tokenizer: GPT-2's, or ours from out/tokenizer.tiktoken (trained if absent)."""
+def run_tokenizer(cfg: Config, text: str, retrain: bool = False):
+    """The run's tokenizer and, when it was trained just now, its ranks, not yet saved: GPT-2's,
+    ours from out/tokenizer.tiktoken, or a BPE trained on text (if absent, or retrain). A new
+    tokenizer reaches out/ only with the first base.pt, so a run that fails before it never
+    leaves the old base.pt beside a tokenizer it was not trained with."""
     if cfg.tokenizer == "gpt2":
-        return tok.get_encoding("gpt2")
+        return tok.get_encoding("gpt2"), None
     path = Path(cfg.out) / "tokenizer.tiktoken"
-    if not path.exists():
-        if text is None:
-            raise FileNotFoundError(f"{path} not found; it is made by: python pretrain.py "
-                                    f"--data FILE --out {cfg.out}")
-        tok.save_tokenizer(tok.train_bpe(text, cfg.vocab_size), path)
-    return tok.load_tokenizer(path)
+    if path.exists() and not retrain:
+        return tok.load_tokenizer(path), None
+    ranks = tok.train_bpe(text, cfg.vocab_size)
+    return tok.build_encoding(ranks), ranks
 
 
 @stage.locked  # one run at a time per run directory
-def train(cfg: Config) -> dict:
-    """Pretrain a GPT on cfg.data; returns the history {key: [values]}."""
+def train(cfg: Config, retrain_tokenizer: bool = False) -> dict:
+    """Pretrain a GPT on cfg.data; returns the history {key: [values]}. retrain_tokenizer: a new
+    BPE on cfg.data even if out/ holds one (the pipeline's, whose corpus may be new)."""
     torch.manual_seed(cfg.seed)
     torch.set_float32_matmul_precision(cfg.matmul_precision)
     device = stage.pick_device(cfg.device)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     text = stage.load_corpus(cfg.data)
-    enc = run_tokenizer(cfg, text)
+    enc, new_ranks = run_tokenizer(cfg, text, retrain=retrain_tokenizer and not cfg.resume)
     ids = torch.tensor(tok.encode_corpus(enc, text), dtype=torch.int32)
     n_val = max(cfg.block_size + 2, int(len(ids) * cfg.val_fraction))
     if len(ids) - n_val < cfg.block_size + 2:
@@ -160,6 +162,9 @@ def train(cfg: Config) -> dict:
             bar.write(f"step {step:5d}/{cfg.max_iters} | loss {rec['loss/train']:.3f} | "
                       f"val {val:.3f} | lr {rec['lr']:.1e} | {rec['tok_per_s']:,.0f} tok/s | "
                       f"{rec['sample'][:60]!r}")
+            if new_ranks is not None:  # the new tokenizer, with the first checkpoint
+                tok.save_tokenizer(new_ranks, out / "tokenizer.tiktoken")
+                new_ranks = None
             stage.save_checkpoint({
                 "config": dataclasses.asdict(mcfg), "model": model.state_dict(), "step": step,
                 "tokenizer": tok.tokenizer_id(enc), "train_config": dataclasses.asdict(cfg),

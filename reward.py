@@ -398,6 +398,9 @@ def train(cfg: Config) -> dict:
         opt.load_state_dict(ck["optimizer"])
         stage.set_rng_state(ck["rng"])
         step, hist, log = ck["step"], ck["history"], stage.Log(log.path, ck)
+        if ck.get("normalized") and step >= total:  # finished: normalising again logs twice
+            print(f"{ckpt} is finished and normalised; nothing to resume")
+            return hist
         print(f"resumed {ckpt} at step {step}")
     print(f"reward model: {model.gpt.num_params() / 1e6:.2f}M parameters, {len(train_c)} "
           f"train / {len(val_c)} val prompts, {total} steps of {cfg.batch_size} prompts, {device}; "

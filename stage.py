@@ -179,29 +179,22 @@ def set_rng_state(state: dict) -> None:
 
 class Log:
     """A stage's JSONL log, one record per logged step. Records gather in memory and reach the
-    file only with a checkpoint (`save_checkpoint(..., log=)`), which stores them too: a run
-    that fails or is interrupted leaves the previous model and its own log as they were, and a
-    resume takes the log from the checkpoint, never from a file a crash may have torn."""
+    file only with a checkpoint (`save_checkpoint(..., log=)`), which stores them too: a model
+    and its log change together (a run that fails before its first checkpoint leaves the
+    previous pair as it was), and a resume takes the log from the checkpoint, never from a file
+    a crash may have torn."""
 
     def __init__(self, path, checkpoint: dict | None = None):
         self.path = Path(path)
         self.records = list((checkpoint or {}).get("log", []))
-        if checkpoint is not None:  # resuming: the file says what the checkpoint says
-            self.publish()
+        if checkpoint is not None and "log" in checkpoint:  # resuming: the file says what
+            self.publish()  # the checkpoint says (an older checkpoint without a log: as is)
 
     def append(self, record: dict) -> None:
         self.records.append(record)
 
     def publish(self) -> None:
         data.write_jsonl(self.path, self.records)
-
-
-def read_log(path, checkpoint: dict | None = None) -> list[dict]:
-    """A stage's log records: from its checkpoint when it holds them (model and log agree by
-    construction), else from the JSONL file."""
-    if checkpoint is not None and "log" in checkpoint:
-        return checkpoint["log"]
-    return data.read_jsonl(path)
 
 
 # ----------------------------------------------------------------------------- one run at a time
@@ -246,6 +239,8 @@ def locked(fn):
     """fn(cfg, ...) run while holding the lock of cfg.out."""
     @functools.wraps(fn)
     def run(cfg, *args, **kwargs):
+        if not Path(cfg.out).is_dir():  # nothing to guard: the stage names its missing input
+            return fn(cfg, *args, **kwargs)
         with lock(cfg.out):
             return fn(cfg, *args, **kwargs)
     return run

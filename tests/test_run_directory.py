@@ -173,3 +173,53 @@ def test_the_record_holds_what_each_stage_read_and_wrote(tiny):
     assert all(v["status"] == "done" for v in record.values())
     assert record["sft"]["reads"]["sft.jsonl"] == record["data"]["writes"]["sft.jsonl"]
     assert record["evaluate"]["reads"]["ppo.pt"] == record["ppo"]["writes"]["ppo.pt"]
+
+
+def test_a_file_you_changed_is_never_written_over(run, capsys):
+    lines = (run / "sft.jsonl").read_text().splitlines(keepends=True)
+    (run / "sft.jsonl").write_text("".join(lines[:200]))
+    pipeline.run("tiny", str(run), only=("data",))  # adopted: used as it is
+    (run / "corpus_val.txt").unlink()  # now `data` must run again, and would rewrite it
+    with pytest.raises(SystemExit, match=r"would write over sft\.jsonl, which you changed"):
+        pipeline.run("tiny", str(run), only=("data",))
+    assert (run / "sft.jsonl").read_text() == "".join(lines[:200])
+
+
+def test_a_failed_pretraining_keeps_the_tokenizer_its_models_need(run):
+    keep = {f: (run / f).read_bytes() for f in ("tokenizer.tiktoken", "base.pt")}
+    (run / "corpus.txt").write_text((run / "corpus.txt").read_text()[:300])
+    with pytest.raises(ValueError, match="too little text"):
+        pipeline.run("tiny", str(run), only=("data", "pretrain"))
+    assert {f: (run / f).read_bytes() for f in keep} == keep
+    enc = stage.load_encoding(run, stage.load_checkpoint(run / "sft.pt")["tokenizer"])
+    stage.load_checkpoint(run / "base.pt", enc=enc)  # still a matching pair
+
+
+def test_your_data_deleted_is_made_again_and_a_damaged_record_is_named(tiny, tmp_path):
+    d = tmp_path / "mine"
+    d.mkdir()
+    for f in pipeline.DATA_FILES:
+        shutil.copy(tiny[0] / f, d / f)
+    pipeline.run("tiny", str(d), only=("data",))  # yours
+    for f in pipeline.DATA_FILES:
+        (d / f).unlink()
+    pipeline.run("tiny", str(d), only=("data",))  # none left: the world writes them
+    assert all((d / f).exists() for f in pipeline.DATA_FILES)
+    (d / "pipeline.json").write_text("[]")
+    with pytest.raises(SystemExit, match=r"pipeline\.json is not a record of this pipeline"):
+        pipeline.run("tiny", str(d), only=("data",))
+
+
+def test_resume_only_from_a_checkpoint_of_the_same_settings(run, monkeypatch):
+    record = json.loads((run / "pipeline.json").read_text())
+    record["stages"]["ppo"]["status"] = "started"  # interrupted; and meanwhile someone ran
+    (run / "pipeline.json").write_text(json.dumps(record))  # ppo.py with other settings:
+    ck = stage.load_checkpoint(run / "ppo.pt")
+    ck["train_config"]["lr"] *= 2
+    torch.save(ck, run / "ppo.pt")
+    seen, real = [], ppo.train
+    monkeypatch.setattr(ppo, "train", lambda cfg: seen.append(cfg.resume) or real(cfg))
+    pipeline.run("tiny", str(run), only=("ppo",))
+    assert seen == [False]  # run anew, not resumed from the other run's checkpoint
+    (run / "tokenizer.tiktoken").write_text("not a tokenizer\n")
+    assert not pipeline.loads(run / "tokenizer.tiktoken")
