@@ -391,7 +391,7 @@ def train(cfg: Config, reward_fn=None) -> dict:
     batch_gen = torch.Generator().manual_seed(cfg.seed + 1)  # minibatch order, ptx windows
     ema = ({k: v.detach().clone() for k, v in policy.state_dict().items()}
            if cfg.ema_decay > 0 else None)
-    it, state, hist = 0, {"kl_coef": cfg.kl_coef, "prompt_pos": 0}, {}
+    it, state = 0, {"kl_coef": cfg.kl_coef, "prompt_pos": 0}
     if cfg.resume and ckpt.exists():
         ck = stage.load_checkpoint(ckpt, f"python ppo.py --out {out}", enc)
         policy.load_state_dict(ck["policy"] if ema is not None else ck["model"])
@@ -403,7 +403,7 @@ def train(cfg: Config, reward_fn=None) -> dict:
         sample_gen.set_state(ck["rng"]["sample"])
         batch_gen.set_state(ck["rng"]["batch"])
         stage.set_rng_state(ck["rng"])
-        it, state, hist, log = ck["step"], ck["state"], ck["history"], stage.Log(log.path, ck)
+        it, state, log = ck["step"], ck["state"], stage.Log(log.path, ck)
         print(f"resumed {ckpt} at iteration {it}")
 
     def save():
@@ -411,7 +411,7 @@ def train(cfg: Config, reward_fn=None) -> dict:
             "config": dataclasses.asdict(policy.config), "kind": "policy",
             "model": ema if ema is not None else policy.state_dict(),  # [D11]
             **({"policy": policy.state_dict()} if ema is not None else {}),
-            "tokenizer": tok.tokenizer_id(enc), "step": it, "state": state, "history": hist,
+            "tokenizer": tok.tokenizer_id(enc), "step": it, "state": state,
             "value": {"config": dataclasses.asdict(value_model.gpt.config),
                       "model": value_model.state_dict()},
             "optimizer": [opt.state_dict() for opt in opts],
@@ -451,8 +451,6 @@ def train(cfg: Config, reward_fn=None) -> dict:
                                              cfg.target_kl, cfg.kl_horizon)
         state["prompt_pos"] += len(idx)
         it += 1
-        for k, v in rec.items():
-            hist.setdefault(k, []).append(v)
         log.append(rec)
         bar.update(1)
         if it % cfg.log_every == 0 or it == cfg.iterations:
@@ -465,7 +463,7 @@ def train(cfg: Config, reward_fn=None) -> dict:
                       + f" | {t1 - t0:.1f}/{t2 - t1:.1f}/{t4 - t3:.1f}s roll/score/update")
             save()
     bar.close()
-    return hist
+    return log.history()
 
 
 def main(argv=None):

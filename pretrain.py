@@ -103,7 +103,7 @@ def train(cfg: Config, retrain_tokenizer: bool = False) -> dict:
     model = gpt.GPT(mcfg).to(device)
     opt = stage.make_optimizer(model, cfg.lr, cfg.weight_decay)
     gen = torch.Generator().manual_seed(cfg.seed)  # batch order: saved for exact resume
-    step, hist, ckpt = 0, {"step": [], "loss/train": [], "loss/val": []}, out / "base.pt"
+    step, ckpt = 0, out / "base.pt"
     log = stage.Log(out / "pretrain.jsonl")  # reaches the file with each checkpoint
     if cfg.resume and ckpt.exists():
         ck = stage.load_checkpoint(ckpt, enc=enc)
@@ -111,7 +111,7 @@ def train(cfg: Config, retrain_tokenizer: bool = False) -> dict:
         opt.load_state_dict(ck["optimizer"])
         gen.set_state(ck["rng"]["batch"])
         stage.set_rng_state(ck["rng"])
-        step, hist, log = ck["step"], ck["history"], stage.Log(log.path, ck)
+        step, log = ck["step"], stage.Log(log.path, ck)
         print(f"resumed {ckpt} at step {step}")
     fwd = torch.compile(model) if cfg.compile else model  # speed only
     print(f"{model.num_params() / 1e6:.2f}M parameters, {len(train_ids):,} train / "
@@ -156,8 +156,6 @@ def train(cfg: Config, retrain_tokenizer: bool = False) -> dict:
             rec = {"step": step, "loss/train": loss.item(), "loss/val": val,
                    "lr": opt.param_groups[0]["lr"],
                    "tok_per_s": tokens_seen / (time.time() - t0), "sample": sample_text()}
-            for k in hist:
-                hist[k].append(rec[k])
             log.append(rec)
             bar.write(f"step {step:5d}/{cfg.max_iters} | loss {rec['loss/train']:.3f} | "
                       f"val {val:.3f} | lr {rec['lr']:.1e} | {rec['tok_per_s']:,.0f} tok/s | "
@@ -168,10 +166,10 @@ def train(cfg: Config, retrain_tokenizer: bool = False) -> dict:
             stage.save_checkpoint({
                 "config": dataclasses.asdict(mcfg), "model": model.state_dict(), "step": step,
                 "tokenizer": tok.tokenizer_id(enc), "train_config": dataclasses.asdict(cfg),
-                "history": hist, "optimizer": opt.state_dict(),
+                "optimizer": opt.state_dict(),
                 "rng": {"batch": gen.get_state(), **stage.rng_state()}}, ckpt, log)
     bar.close()
-    return hist
+    return log.history("step", "loss/train", "loss/val")
 
 
 def main(argv=None):

@@ -214,15 +214,13 @@ def train(cfg: Config) -> dict:
     total = cfg.epochs * per_epoch
     step, perm, ckpt = 0, None, out / "sft.pt"
     log = stage.Log(out / "sft_log.jsonl")  # reaches the file with each checkpoint
-    hist = {k: [] for k in ("step", "epoch", "loss/train", "loss/val", "gold/score",
-                            "gold/ended", "lr")}
     if cfg.resume and ckpt.exists():
         ck = stage.load_checkpoint(ckpt, f"python sft.py --out {out}", enc=enc)
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optimizer"])
         gen.set_state(ck["rng"]["batch"])
         stage.set_rng_state(ck["rng"])
-        step, hist, perm = ck["step"], ck["history"], ck["data"]["order"]
+        step, perm = ck["step"], ck["data"]["order"]
         log = stage.Log(log.path, ck)
         print(f"resumed {ckpt} at step {step}")
 
@@ -236,8 +234,6 @@ def train(cfg: Config) -> dict:
                "gold/ended": sum(r["ended"] for r in rows) / max(1, len(rows)),
                "lr": opt.param_groups[0]["lr"]}
         model.train()
-        for k in hist:
-            hist[k].append(rec[k])
         log.append({**rec, "sample": rows[0]["response"] if rows else ""})
         bar.write(f"step {step:5d}/{total} | epoch {rec['epoch']:.2f} | loss "
                   f"{rec['loss/train']:.3f} | val {rec['loss/val']:.3f} | gold "
@@ -276,7 +272,7 @@ def train(cfg: Config) -> dict:
             stage.save_checkpoint({
                 "config": mcfg, "model": model.state_dict(), "step": step,
                 "tokenizer": tok.tokenizer_id(enc), "train_config": dataclasses.asdict(cfg),
-                "optimizer": opt.state_dict(), "history": hist,
+                "optimizer": opt.state_dict(),
                 "rng": {**stage.rng_state(), "batch": gen.get_state()},
                 "data": {"epoch": epoch, "batch": b + 1, "order": perm}}, ckpt, log)
     bar.close()
@@ -284,6 +280,8 @@ def train(cfg: Config) -> dict:
     samples = answer(model, enc, prompts[:cfg.n_samples], cfg.max_new_tokens, cfg.temperature,
                      cfg.seed)
     data.write_jsonl(out / "sft_samples.jsonl", samples)
+    hist = log.history("step", "epoch", "loss/train", "loss/val", "gold/score", "gold/ended",
+                       "lr")
     print(f"sft done in {time.time() - t0:.0f}s: val loss {hist['loss/val'][0]:.3f} -> "
           f"{hist['loss/val'][-1]:.3f}, gold score {hist['gold/score'][0]:+.3f} -> "
           f"{hist['gold/score'][-1]:+.3f}; wrote {ckpt}")

@@ -106,13 +106,14 @@ def save_checkpoint(obj: dict, path, log: "Log | None" = None) -> None:
 
 
 def load_checkpoint(path, make_cmd: str = "python pretrain.py --data FILE --out DIR",
-                    enc=None):
-    """torch.load(weights_only=True) with clear errors; checks the tokenizer when enc given."""
+                    enc=None, mmap: bool = False):
+    """torch.load(weights_only=True) with clear errors; checks the tokenizer when enc given.
+    mmap: tensors are read from the file only when used."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path} not found; it is made by: {make_cmd}")
     try:
-        ck = torch.load(path, map_location="cpu", weights_only=True)
+        ck = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     except Exception as e:  # truncated zip, a pickle of arbitrary objects, random bytes...
         # torch's own message advises weights_only=False, which would run whatever code a
         # malicious file holds: it is not passed on
@@ -195,6 +196,12 @@ class Log:
 
     def publish(self) -> None:
         data.write_jsonl(self.path, self.records)
+
+    def history(self, *keys) -> dict[str, list]:
+        """The records as columns, {key: [values]}: every key, or the keys given (a stage's
+        train() returns this; it is derived, so checkpoints store the records only)."""
+        keys = keys or tuple(dict.fromkeys(k for r in self.records for k in r))
+        return {k: [r[k] for r in self.records if k in r] for k in keys}
 
 
 # ----------------------------------------------------------------------------- one run at a time
