@@ -189,11 +189,9 @@ def digest(path: Path, _memo: dict = {}) -> str | None:  # noqa: B006 (a deliber
     key = (str(path), st.st_size, st.st_mtime_ns)
     if key not in _memo:
         h = hashlib.sha256()
-        try:
-            ck = torch.load(path, map_location="cpu", weights_only=True, mmap=True) \
-                if path.suffix == ".pt" else None  # mmap: only the tensors hashed are read
-            ck = ck if isinstance(ck, dict) and "model" in ck and "config" in ck else None
-        except Exception:
+        try:  # mmap: only the tensors hashed are read, not the optimizer's state
+            ck = stage.load_checkpoint(path, mmap=True) if path.suffix == ".pt" else None
+        except stage.CheckpointError:
             ck = None  # unreadable: its bytes stand for it
         if ck is None:
             with open(path, "rb") as f:

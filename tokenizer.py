@@ -31,13 +31,14 @@ import collections
 import hashlib
 import heapq
 import os
-import tempfile
 import time
 import warnings
 from pathlib import Path
 
 import regex
 import tiktoken
+
+import data
 
 EOT_TEXT = "<|endoftext|>"
 # GPT-2's pre-tokeniser, as in tiktoken's "gpt2" encoding: contractions, letters, digits, other
@@ -200,16 +201,7 @@ def _ranks_file_bytes(ranks: dict[bytes, int]) -> bytes:
 
 def save_tokenizer(ranks: dict[bytes, int], path: str | os.PathLike) -> None:
     """Write the ranks atomically (a temp file, then a rename), so a reader never sees half."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(_ranks_file_bytes(ranks))
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    data.write_atomic(path, lambda tmp: tmp.write_bytes(_ranks_file_bytes(ranks)))
 
 
 def load_tokenizer(path: str | os.PathLike) -> tiktoken.Encoding:
