@@ -10,23 +10,30 @@ architecture (Radford et al. 2019) written out by hand, in miniature:
     logits = ln_f(x_L) @ wte^T                                             (tied unembedding)
 
 and what later stages need from it, written once: log-probs of a response given a prompt
-(SFT, RM and PPO), batched generation with a KV cache (PPO's roll-outs) and GPT-2's weights
-(`GPT.from_pretrained`). pretrain.py trains this model from scratch (step 0); checkpoints,
+(SFT, RM and PPO) and batched generation with a KV cache (PPO's roll-outs). pretrain.py trains
+this model from scratch (step 0); gpt2.py loads GPT-2's weights into it instead; checkpoints,
 corpus windows, the optimizer and the CLI that every stage shares are in stage.py.
 
 Deviations from the paper:
 1. Size: 1-10M parameters and a 2048-token BPE trained on our corpus (tokenizer.py) instead of
-   GPT-3 175B, so the recipe runs on a laptop CPU. The `gpt2` preset loads GPT-2 124M instead.
+   GPT-3 175B, so the recipe runs on a laptop CPU. The `gpt2` preset loads GPT-2 124M (gpt2.py).
 2. Dense attention only (GPT-3 alternates dense and locally banded sparse layers).
 3. Attention goes through `scaled_dot_product_attention` by default, for speed only; the
    explicit form below computes the same numbers (tests/test_gpt.py checks it).
+
+Speed only, the same numbers (tests/test_gpt.py checks each against the plain form):
+- the language-model loss never builds the (B, T, V) logits: `cross_entropy` works through
+  the rows in chunks and makes its gradients on the way (about 1.7x faster on a CPU);
+- log-probs are computed at the positions that are asked for (`masked_logits`): PPO needs
+  the response's tokens only, a sixth of a padded roll-out batch;
+- under bf16 autocast on a CPU, attention stays fp32: PyTorch's bf16 attention backward is
+  slower there than fp32's; and one new token's attention (sampling with the KV cache) is
+  written out, which is faster than the fused kernel with a mask (docs/EXPERIMENTS.md, speed).
 """
 
 import dataclasses
-import json
 import math
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 import torch.nn as nn
@@ -78,10 +85,14 @@ class CausalSelfAttention(nn.Module):
         if cache is not None:  # append this step's keys/values; attend over all S so far
             k, v = cache.update(layer, k, v)  # (B, nh, S, hs)
         p = self.dropout if self.training else 0.0
-        if self.fused:  # speed only: the same numbers as the explicit branch
-            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p,
-                                               is_causal=mask is None)
-        else:
+        if self.fused and T > 1:  # speed only: the same numbers as the explicit branch
+            args = dict(attn_mask=mask, dropout_p=p, is_causal=mask is None)
+            if x.device.type == "cpu" and q.dtype == torch.bfloat16:  # fp32: faster on a CPU
+                with torch.autocast("cpu", enabled=False):
+                    y = F.scaled_dot_product_attention(q.float(), k.float(), v.float(), **args)
+            else:
+                y = F.scaled_dot_product_attention(q, k, v, **args)
+        else:  # written out; also one new token's attention, where it is the faster of the two
             att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(hs))  # (B, nh, T, S)
             if mask is None:
                 mask = torch.ones(T, T, dtype=torch.bool, device=x.device).tril()
@@ -187,49 +198,12 @@ class GPT(nn.Module):
         return self.transformer.ln_f(x)
 
     def forward(self, idx, attention_mask=None, targets=None, cache=None):
-        """Logits (B, T, V) and, with targets (B, T) (-100 = ignore), the mean cross-entropy."""
-        logits = self.lm_head(self.body(idx, attention_mask, cache))
+        """(logits (B, T, V), None); with targets (B, T) (-100 = ignore): (None, the mean
+        cross-entropy of the targets), computed without the logits (cross_entropy)."""
+        h = self.body(idx, attention_mask, cache)
         if targets is None:
-            return logits, None
-        loss = F.cross_entropy(logits.view(-1, logits.size(-1)).float(), targets.reshape(-1),
-                               ignore_index=-100)
-        return logits, loss
-
-    @classmethod
-    def from_pretrained(cls, path: str, dropout: float = 0.0) -> "GPT":
-        """Load a Hugging Face GPT-2 checkpoint (config.json + model.safetensors or
-        pytorch_model.bin) from a local directory, or a hub name when online."""
-        d = Path(path)
-        if not d.is_dir():
-            d = _hub_download(path)
-        hf = json.loads((d / "config.json").read_text())
-        cfg = GPTConfig(vocab_size=hf["vocab_size"], block_size=hf["n_positions"],
-                        n_layer=hf["n_layer"], n_head=hf["n_head"], n_embd=hf["n_embd"],
-                        dropout=dropout, layer_norm_eps=hf.get("layer_norm_epsilon", 1e-5))
-        if (d / "model.safetensors").exists():
-            sd = _read_safetensors(d / "model.safetensors")
-        elif (d / "pytorch_model.bin").exists():
-            sd = torch.load(d / "pytorch_model.bin", map_location="cpu", weights_only=True)
-        else:
-            raise FileNotFoundError(f"{d} has no model.safetensors or pytorch_model.bin")
-        model = cls(cfg)
-        ours = model.state_dict()
-        conv1d = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight",
-                  "mlp.c_proj.weight")  # HF stores these Conv1D weights as (in, out)
-        with torch.no_grad():
-            for k, v in sd.items():
-                k = k if k.startswith(("transformer.", "lm_head.")) else "transformer." + k
-                if k.endswith((".attn.bias", ".attn.masked_bias")) or k not in ours:
-                    continue  # HF's causal-mask buffers; we build masks on the fly
-                v = v.t() if k.endswith(conv1d) else v
-                if v.shape != ours[k].shape:
-                    raise ValueError(f"{path}: {k} has shape {tuple(v.shape)}, "
-                                     f"expected {tuple(ours[k].shape)}")
-                ours.pop(k).copy_(v)  # popped: what is left at the end was never loaded
-        missing = [k for k in ours if k != "lm_head.weight"]  # lm_head is tied to wte
-        if missing:
-            raise ValueError(f"{path}: checkpoint lacks {missing[:4]}...")
-        return model
+            return self.lm_head(h), None
+        return None, cross_entropy(h, self.lm_head.weight, targets)
 
     # ------------------------------------------------------------------------ generation
 
@@ -277,6 +251,53 @@ class GPT(nn.Module):
         resp = amask.clone()
         resp[:, :P] = 0
         return out, amask, resp
+
+
+class _LinearCrossEntropy(torch.autograd.Function):
+    """mean_i -log softmax(h_i W^T)[y_i] over rows h (N, C), W (V, C), targets y (N,), a chunk
+    of rows at a time. The gradient of the loss in the logits z is softmax(z) - onehot(y), so
+    each chunk's gradients are made in the forward pass while its logits are at hand (Liger
+    Kernel's fused linear cross-entropy, in plain PyTorch); backward only scales them."""
+
+    @staticmethod
+    def forward(ctx, h, w, y, chunk):
+        n, grads = max(len(y), 1), any(ctx.needs_input_grad[:2])
+        f32 = torch.promote_types(w.dtype, torch.float32)  # bf16 autocast: sums in fp32
+        loss = torch.zeros((), dtype=f32, device=h.device)
+        gh = torch.empty_like(h) if grads else None
+        gw = torch.zeros_like(w, dtype=f32) if grads else None
+        ctx.w_dtype = w.dtype
+        for s in range(0, len(y), chunk):
+            hc, yc = h[s:s + chunk], y[s:s + chunk]
+            z = (hc @ w.t()).to(f32)  # (chunk, V) logits
+            z_y = z.gather(1, yc[:, None]).squeeze(1)
+            top = z.amax(-1, keepdim=True)
+            z.sub_(top).exp_()  # one exp serves the loss and the gradient
+            total = z.sum(-1, keepdim=True)
+            loss += (top + total.log()).sum() - z_y.sum()  # logsumexp(z) - z_y
+            if grads:
+                z.div_(total)  # softmax(z)
+                z[torch.arange(len(yc), device=z.device), yc] -= 1
+                z.div_(n)  # d mean / d z
+                gh[s:s + chunk] = z @ w
+                gw += z.t() @ hc
+        ctx.save_for_backward(gh, gw)
+        return loss / n
+
+    @staticmethod
+    def backward(ctx, grad):
+        gh, gw = ctx.saved_tensors
+        return gh * grad, (gw * grad).to(ctx.w_dtype), None, None
+
+
+def cross_entropy(h, weight, targets, chunk=1024):
+    """F.cross_entropy(h @ weight^T, targets, ignore_index=-100) for hidden states h (..., C)
+    and targets (...): the rows whose target is -100 are dropped before the unembedding."""
+    h, y = h.reshape(-1, h.size(-1)), targets.reshape(-1)
+    keep = y != -100
+    if not bool(keep.all()):
+        h, y = h[keep], y[keep]
+    return _LinearCrossEntropy.apply(h, weight, y, chunk)
 
 
 def _causal_mask(am, T, S, device):
@@ -373,47 +394,39 @@ def decode_responses(enc, tokens, response_mask) -> list[tuple[str, bool]]:
     return out
 
 
-def logprobs_from_logits(logits, tokens, temperature=1.0):
-    """log p(tokens[:, t+1] | tokens[:, :t+1]): logits (B, T, V), tokens (B, T) -> (B, T-1).
+def token_logprobs(logits, targets, temperature=1.0):
+    """log softmax(logits / temperature)[target]: logits (..., V), targets (...) -> (...).
     Temperature divides the logits exactly as sampling did, so PPO's ratio starts at 1."""
-    logits = logits[:, :-1].float()
+    logits = logits.float()
     if temperature != 1.0:
         logits = logits / temperature
-    tgt = tokens[:, 1:].unsqueeze(-1)
-    return (logits.gather(-1, tgt).squeeze(-1) - logits.logsumexp(-1))
+    return logits.gather(-1, targets.unsqueeze(-1)).squeeze(-1) - logits.logsumexp(-1)
 
 
-def sequence_logprobs(model, tokens, attention_mask, temperature=1.0):
-    """Per-token log-probs (B, T-1) of a left-padded batch; entry t scores token t+1. Multiply
-    by response_mask[:, 1:] to keep the response's tokens (SFT, RM and PPO all do)."""
-    logits, _ = model(tokens, attention_mask)
-    return logprobs_from_logits(logits, tokens, temperature)
+def logprobs_from_logits(logits, tokens, temperature=1.0):
+    """log p(tokens[:, t+1] | tokens[:, :t+1]): logits (B, T, V), tokens (B, T) -> (B, T-1)."""
+    return token_logprobs(logits[:, :-1], tokens[:, 1:], temperature)
 
 
-def _read_safetensors(path) -> dict:
-    """The safetensors format is 8 bytes of header length, a JSON header, then raw tensors."""
-    raw = Path(path).read_bytes()
-    n = int.from_bytes(raw[:8], "little")
-    header = json.loads(raw[8:8 + n])
-    dtypes = {"F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16}
-    out = {}
-    for name, meta in header.items():
-        if name == "__metadata__":
-            continue
-        a, b = meta["data_offsets"]
-        buf = bytearray(raw[8 + n + a:8 + n + b])
-        out[name] = torch.frombuffer(buf, dtype=dtypes[meta["dtype"]]).reshape(meta["shape"])
-    return out
+def masked_logits(model, tokens, attention_mask, mask):
+    """Logits (n, V) at the n positions where mask (B, T-1) is 1; position t predicts token
+    t+1. The unembedding runs there alone: PPO needs the response's tokens, a sixth of a
+    padded roll-out batch."""
+    return model.lm_head(model.body(tokens, attention_mask)[:, :-1][mask.bool()])
 
 
-def _hub_download(name: str) -> Path:
-    try:
-        from huggingface_hub import snapshot_download
-        return Path(snapshot_download(name, allow_patterns=["config.json", "*.safetensors"]))
-    except Exception as e:
-        raise FileNotFoundError(f"{name!r} is not a local directory with config.json and "
-                                f"model.safetensors, and downloading it from the hub failed "
-                                f"({type(e).__name__}). Download GPT-2 once, e.g. with "
-                                f"huggingface-cli download gpt2 --local-dir DIR") from None
+def unmask(values, mask):
+    """The inverse of x[mask.bool()]: values (n,) back at mask's 1s, 0 elsewhere (B, T-1)."""
+    out = torch.zeros(mask.shape, dtype=values.dtype, device=values.device)
+    return out.masked_scatter(mask.bool(), values)
 
 
+def sequence_logprobs(model, tokens, attention_mask, temperature=1.0, mask=None):
+    """Per-token log-probs (B, T-1) of a left-padded batch; entry t scores token t+1. With
+    mask (B, T-1), e.g. response_mask[:, 1:], only its entries are computed; the rest are 0."""
+    if mask is None:
+        logits, _ = model(tokens, attention_mask)
+        return logprobs_from_logits(logits, tokens, temperature)
+    lp = token_logprobs(masked_logits(model, tokens, attention_mask, mask),
+                        tokens[:, 1:][mask.bool()], temperature)
+    return unmask(lp, mask)

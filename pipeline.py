@@ -51,7 +51,7 @@ import torch
 
 import data
 import evaluate
-import gpt
+import gpt2
 import ppo
 import pretrain
 import reward
@@ -134,7 +134,7 @@ def stages(preset: str, out: Path, gpt2_weights: str = "", device: str = "auto")
                              "Hugging Face directory with model.safetensors) or --gpt2 gpt2")
         if not importing:  # a new corpus may have come before: a fresh run trains its BPE
             return pretrain.train(c, retrain_tokenizer=True)
-        model = gpt.GPT.from_pretrained(gpt2_weights)  # step 0 is OpenAI's: GPT-2's weights
+        model = gpt2.from_pretrained(gpt2_weights)  # step 0 is OpenAI's: GPT-2's weights
         stage.save_checkpoint({"config": dataclasses.asdict(model.config), "kind": "base",
                                "model": model.state_dict(), "step": 0, "tokenizer": "gpt2",
                                "source": gpt2_weights}, out / "base.pt")

@@ -226,10 +226,10 @@ def ptx_loss(model, batch):
     return loss, {"loss/ptx": loss.item()}
 
 
-def entropy(logits, mask, temperature=1.0):
-    """Mean entropy of the sampling distributions at response tokens: logits (B, T, V)."""
-    logp = torch.log_softmax(logits[:, :-1].float() / temperature, -1)
-    return masked_mean(-(logp.exp() * logp).sum(-1), mask)
+def entropy(logits, temperature=1.0):
+    """Mean entropy of the sampling distributions at the response's tokens: logits (n, V)."""
+    logp = torch.log_softmax(logits.float() / temperature, -1)
+    return -(logp.exp() * logp).sum(-1).mean()
 
 
 # ----------------------------------------------------------------------------- one iteration
@@ -240,7 +240,7 @@ def rollout(policy, prompt_ids, cfg: Config, eot_id, generator):
     """Sample a response to each prompt (token lists) with the KV cache. Returns a dict of
     tokens, attention_mask, response_mask (B, T) and mask (B, T-1) (the response's tokens)."""
     policy.eval()  # [D8] no dropout, now and in the update
-    with stage.autocast(str(generator.device), cfg.dtype):
+    with stage.autocast(str(generator.device), cfg.dtype, sampling=True):
         tokens, am, resp = policy.generate(prompt_ids, cfg.max_new_tokens, cfg.temperature,
                                            eot_id=eot_id, generator=generator)
     return {"tokens": tokens, "attention_mask": am, "response_mask": resp,
@@ -253,8 +253,8 @@ def score(batch, policy, ref, value_model, reward_fn, cfg: Config):
     (pi_old), the reference's, the values and the reward. Adds them to the batch (B, T-1)."""
     tokens, am, mask = batch["tokens"], batch["attention_mask"], batch["mask"]
     with stage.autocast(str(tokens.device), cfg.dtype):
-        batch["logprobs"] = gpt.sequence_logprobs(policy, tokens, am, cfg.temperature) * mask
-        batch["ref_logprobs"] = gpt.sequence_logprobs(ref, tokens, am, cfg.temperature) * mask
+        batch["logprobs"] = gpt.sequence_logprobs(policy, tokens, am, cfg.temperature, mask)
+        batch["ref_logprobs"] = gpt.sequence_logprobs(ref, tokens, am, cfg.temperature, mask)
         batch["values"] = value_model(tokens, am)[:, :-1] * mask  # V before token t+1
         batch["score"] = reward_fn(tokens, am, batch["response_mask"]).float()  # (B,)
     return batch
@@ -277,12 +277,13 @@ def backward_minibatch(policy, value_model, mb, cfg: Config, ptx_batch=None):
     """The gradients of one minibatch, accumulated into .grad: PPO's losses, then ptx's [D9]."""
     tokens, am, mask = mb["tokens"], mb["attention_mask"], mb["mask"]
     with stage.autocast(str(tokens.device), cfg.dtype):
-        logits, _ = policy(tokens, am)
-        logprobs = gpt.logprobs_from_logits(logits, tokens, cfg.temperature)  # [D8]
+        logits = gpt.masked_logits(policy, tokens, am, mask)  # (n, V): the response's tokens
+        logprobs = gpt.unmask(gpt.token_logprobs(logits, tokens[:, 1:][mask.bool()],
+                                                 cfg.temperature), mask)  # [D8]
         pg, stats = ppo_policy_loss(logprobs, mb["logprobs"], mb["advantages"], mask,
                                     cfg.clip_eps)
         with torch.set_grad_enabled(cfg.entropy_coef > 0):  # logging only when off
-            ent = entropy(logits, mask, cfg.temperature)
+            ent = entropy(logits, cfg.temperature)
         vf, vstats = value_loss(value_model(tokens, am)[:, :-1], mb["values"], mb["returns"],
                                 mask, cfg.value_clip)
         loss = pg - cfg.entropy_coef * ent + cfg.vf_coef * vf
@@ -302,6 +303,17 @@ def backward_minibatch(policy, value_model, mb, cfg: Config, ptx_batch=None):
     return stats
 
 
+def trim(mb: dict) -> dict:
+    """A minibatch without the columns that are padding in all its rows, a seventh of a padded
+    batch (speed only: padding is never a key, positions count real tokens, so every number is
+    the same). Tensors (B, T) lose those columns, tensors (B, T-1) the matching entries."""
+    am = mb["attention_mask"]
+    real = am.any(0).nonzero()
+    lo, hi, T = int(real.min()), int(real.max()) + 1, am.shape[1]
+    cut = {T: slice(lo, hi), T - 1: slice(lo, hi - 1)}
+    return {k: v[:, cut[v.shape[1]]] if v.dim() == 2 else v for k, v in mb.items()}
+
+
 def update(policy, value_model, opts, batch, cfg: Config, generator, ptx_ids=None, ema=None):
     """ppo_epochs passes over the batch in shuffled minibatches, one optimizer step each.
     Returns the stats of every minibatch, in order."""
@@ -312,7 +324,7 @@ def update(policy, value_model, opts, batch, cfg: Config, generator, ptx_ids=Non
         perm = torch.randperm(B, generator=generator).to(dev)
         for s in range(0, B, cfg.minibatch_size):
             idx = perm[s:s + cfg.minibatch_size]
-            mb = {k: v[idx] for k, v in batch.items() if torch.is_tensor(v) and len(v) == B}
+            mb = trim({k: v[idx] for k, v in batch.items() if torch.is_tensor(v) and len(v) == B})
             ptx = None
             if ptx_ids is not None:
                 x, y = stage.get_batch(ptx_ids, policy.config.block_size, cfg.ptx_batch_size,

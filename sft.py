@@ -56,6 +56,7 @@ import torch
 
 import data
 import gpt
+import gpt2
 import stage
 import tokenizer as tok
 import world
@@ -66,7 +67,7 @@ class Config:
     """Supervised fine-tuning run; reads and writes the run directory `out`."""
 
     out: str = "runs/cpu"  # run dir: base.pt, sft.jsonl, eval_prompts.jsonl -> sft.pt, logs
-    init: str = "base"  # "base" = out/base.pt; else a GPT-2 dir/hub name (GPT.from_pretrained)
+    init: str = "base"  # "base" = out/base.pt; else a GPT-2 dir/hub name (gpt2.py)
     epochs: int = 4  # passes over the demonstrations (paper: 16, C.1; 2 for PPO's init, C.3)
     lr: float = 1e-3  # peak learning rate, cosine decay to lr/10 (paper, 1.3B: 9.65e-6)
     batch_size: int = 32  # demonstrations per step (paper, 1.3B and 6B: 32)
@@ -93,7 +94,7 @@ class Config:
 def load_init(cfg: Config):
     """The model SFT starts from and its tokenizer: the run's base.pt, or GPT-2's weights."""
     if cfg.init != "base":
-        return gpt.GPT.from_pretrained(cfg.init, cfg.dropout), tok.get_encoding("gpt2")
+        return gpt2.from_pretrained(cfg.init, cfg.dropout), tok.get_encoding("gpt2")
     out = Path(cfg.out)
     model, ck = stage.load_model(out / "base.pt", f"python pretrain.py --data {out / 'corpus.txt'} "
                                  f"--out {out}", dropout=cfg.dropout)
@@ -135,17 +136,20 @@ def batches(pairs, batch_size, device):
 # ----------------------------------------------------------------------------- the loss
 
 
-def sft_loss(logits, tokens, response_mask):
-    """L_SFT: mean cross-entropy of the response tokens (end-of-text included) given all
-    tokens before them. logits (B, T, V) from the model on tokens (B, T); response_mask (B, T)
-    1 on response tokens, 0 on prompt and padding (gpt.batch_pairs). Position t predicts token
-    t+1, so the targets are tokens[:, 1:] weighted by response_mask[:, 1:].
-    Returns (loss, {"loss/sft": float, "tokens": int}): the mean over the batch's tokens."""
-    logp = gpt.logprobs_from_logits(logits, tokens)  # (B, T-1): log pi(token t+1 | tokens <= t)
-    mask = response_mask[:, 1:].to(logp.dtype)  # (B, T-1): prompt, padding -> 0
-    n = mask.sum()
-    loss = -(logp * mask).sum() / n.clamp(min=1)  # -1/|y| sum_t log pi(y_t | x, y_<t)
-    return loss, {"loss/sft": loss.item(), "tokens": int(n.item())}
+def sft_targets(tokens, response_mask):
+    """L_SFT's targets for GPT.forward: tokens (B, T) -> (B, T) where position t holds token
+    t+1 if that is a response token (end-of-text included; response_mask (B, T) from
+    gpt.batch_pairs) and -100, ignored, on the prompt, the padding and the last column."""
+    y = torch.full_like(tokens, -100)
+    y[:, :-1] = tokens[:, 1:].masked_fill(response_mask[:, 1:] == 0, -100)
+    return y
+
+
+def sft_loss(model, tokens, attention_mask, response_mask):
+    """L_SFT = -1/|y| sum_t log pi(y_t | x, y_<t): the mean cross-entropy of the batch's
+    response tokens given all tokens before them. Returns (loss, {"loss/sft", "tokens"})."""
+    _, loss = model(tokens, attention_mask, targets=sft_targets(tokens, response_mask))
+    return loss, {"loss/sft": loss.item(), "tokens": int(response_mask[:, 1:].sum())}
 
 
 # ----------------------------------------------------------------------------- evaluation
@@ -157,8 +161,7 @@ def mean_loss(model, fixed_batches, device, dtype):
     total, n = 0.0, 0
     for tokens, am, resp in fixed_batches:
         with stage.autocast(device, dtype):
-            logits, _ = model(tokens, am)
-        _, st = sft_loss(logits, tokens, resp)
+            _, st = sft_loss(model, tokens, am, resp)
         total, n = total + st["loss/sft"] * st["tokens"], n + st["tokens"]
     return total / max(n, 1)
 
@@ -257,8 +260,7 @@ def train(cfg: Config) -> dict:
         idx = perm[b * cfg.batch_size:(b + 1) * cfg.batch_size].tolist()
         tokens, am, resp = gpt.batch_pairs([train_pairs[i] for i in idx], 0, device)
         with stage.autocast(device, cfg.dtype):
-            logits, _ = model(tokens, am)
-            loss, _ = sft_loss(logits, tokens, resp)
+            loss, _ = sft_loss(model, tokens, am, resp)
             if ptx_ids is not None:  # C.3: (1 - f) L_SFT + f L_LM on corpus windows
                 x, y = stage.get_batch(ptx_ids, block, n_ptx, gen)
                 _, lm = model(x.to(device), targets=y.to(device))

@@ -1,7 +1,6 @@
-"""gpt.py: equivalence with Hugging Face GPT-2, attention, KV cache, padding, the encoding of
-prompt and response pairs, and a model that can learn (one batch overfit)."""
+"""gpt.py: attention, KV cache, padding, the losses and log-probs against their plain forms,
+the encoding of prompt and response pairs, and a model that can learn (one batch overfit)."""
 
-import json
 
 import pytest
 import torch
@@ -16,56 +15,6 @@ SMALL = GPTConfig(vocab_size=97, block_size=64, n_layer=2, n_head=4, n_embd=32)
 def small_model(seed=0, **kw):
     torch.manual_seed(seed)
     return GPT(GPTConfig(**{**SMALL.__dict__, **kw})).eval()
-
-
-# ----------------------------------------------------------------- equivalence with GPT-2
-
-
-def hf_gpt2(tmp_path, safetensors=True):
-    transformers = pytest.importorskip("transformers")
-    torch.manual_seed(0)
-    hcfg = transformers.GPT2Config(vocab_size=97, n_positions=64, n_embd=32, n_layer=2,
-                                   n_head=4, resid_pdrop=0, embd_pdrop=0, attn_pdrop=0)
-    hf = transformers.GPT2LMHeadModel(hcfg).eval()
-    with torch.no_grad():  # random, non-trivial biases and norms so every weight matters
-        for p in hf.parameters():
-            p.add_(torch.randn_like(p) * 0.05)
-    if safetensors:
-        hf.save_pretrained(tmp_path)
-    else:
-        hcfg.save_pretrained(tmp_path)
-        torch.save(hf.state_dict(), tmp_path / "pytorch_model.bin")
-    return hf
-
-
-@pytest.mark.parametrize("safetensors", [True, False])
-def test_from_pretrained_equals_huggingface(tmp_path, safetensors):
-    hf = hf_gpt2(tmp_path, safetensors)
-    ours = GPT.from_pretrained(str(tmp_path)).eval()
-    idx = torch.randint(0, 97, (3, 40))
-    with torch.no_grad():
-        want = hf(idx).logits
-        got, _ = ours(idx)
-    torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
-    prompt = idx[:1, :5]
-    with torch.no_grad():
-        hf_tokens = hf.generate(prompt, max_new_tokens=20, do_sample=False, min_new_tokens=20,
-                                pad_token_id=0)
-    our_tokens, _, _ = ours.generate(prompt, 20, temperature=0)
-    assert our_tokens.tolist() == hf_tokens.tolist()
-
-
-def test_from_pretrained_errors(tmp_path, monkeypatch):
-    monkeypatch.setattr(gpt, "_hub_download", lambda name: (_ for _ in ()).throw(
-        FileNotFoundError(f"{name!r} is not a local directory")))
-    with pytest.raises(FileNotFoundError, match="not a local directory"):
-        GPT.from_pretrained(str(tmp_path / "nowhere"))
-    hf_gpt2(tmp_path)
-    cfg = json.loads((tmp_path / "config.json").read_text())
-    cfg["n_embd"], cfg["n_head"] = 64, 4
-    (tmp_path / "config.json").write_text(json.dumps(cfg))
-    with pytest.raises(ValueError, match="has shape"):
-        GPT.from_pretrained(str(tmp_path))
 
 
 # ----------------------------------------------------------------------------- attention
@@ -111,6 +60,65 @@ def test_logprobs_match_log_softmax():
         logits, _ = model(idx)
     ref = torch.log_softmax(logits[:, :-1] / 0.7, -1).gather(-1, idx[:, 1:, None]).squeeze(-1)
     torch.testing.assert_close(lp, ref, atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 1024])
+def test_chunked_cross_entropy_equals_plain(chunk):
+    """gpt.cross_entropy (chunks, gradients made in the forward pass) against
+    F.cross_entropy on the full logits: loss and both gradients, with ignored targets."""
+    torch.manual_seed(0)
+    h = torch.randn(3, 11, 32, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(97, 32, dtype=torch.float64, requires_grad=True)
+    y = torch.randint(0, 97, (3, 11))
+    y[0, :4] = y[2, -1] = -100
+    want = torch.nn.functional.cross_entropy((h @ w.t()).view(-1, 97), y.view(-1),
+                                             ignore_index=-100)
+    want_h, want_w = torch.autograd.grad(2 * want, (h, w))
+    got = gpt.cross_entropy(h, w, y, chunk=chunk)
+    got_h, got_w = torch.autograd.grad(2 * got, (h, w))  # the outer gradient scales them
+    torch.testing.assert_close(got, want, atol=1e-12, rtol=0)
+    torch.testing.assert_close(got_h, want_h, atol=1e-12, rtol=0)
+    torch.testing.assert_close(got_w, want_w, atol=1e-12, rtol=0)
+
+
+def test_model_loss_is_the_cross_entropy_of_its_logits():
+    model = small_model().train()  # tied weights: both the embedding and the unembedding
+    idx, y = torch.randint(0, 97, (2, 10)), torch.randint(0, 97, (2, 10))
+    logits, _ = model(idx)
+    want = torch.nn.functional.cross_entropy(logits.view(-1, 97), y.view(-1))
+    want_g = torch.autograd.grad(want, list(model.parameters()))
+    _, loss = model(idx, targets=y)
+    got_g = torch.autograd.grad(loss, list(model.parameters()))
+    torch.testing.assert_close(loss, want, atol=1e-6, rtol=0)
+    for a, b in zip(got_g, want_g, strict=True):
+        torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5)
+
+
+def test_masked_logprobs_equal_full_ones():
+    model = small_model()
+    idx, am = gpt.pad_left([[3, 4, 5, 6, 7, 8, 9], [20, 21, 22, 23]], pad_id=0)
+    mask = torch.tensor([[0, 0, 0, 1, 1, 1], [0, 0, 0, 0, 1, 1]], dtype=torch.float)
+    with torch.no_grad():
+        full = gpt.sequence_logprobs(model, idx, am, temperature=0.7)
+        masked = gpt.sequence_logprobs(model, idx, am, temperature=0.7, mask=mask)
+    torch.testing.assert_close(masked, full * mask, atol=1e-6, rtol=0)
+    assert masked[mask == 0].abs().max() == 0
+
+
+def test_bf16_autocast_agrees_with_fp32():
+    """bf16 autocast (stage.autocast's choice on CPUs with native bf16) changes log-probs and
+    losses by bf16's rounding only: within 0.05 nats of fp32's."""
+    model = small_model()
+    idx, y = torch.randint(0, 97, (4, 40)), torch.randint(0, 97, (4, 40))
+    mask = torch.ones(4, 39)
+    with torch.no_grad():
+        lp32, loss32 = gpt.sequence_logprobs(model, idx, None, mask=mask), model(idx, targets=y)[1]
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            lp16 = gpt.sequence_logprobs(model, idx, None, mask=mask)
+            loss16 = model(idx, targets=y)[1]
+    assert lp16.dtype == loss16.dtype == torch.float32
+    torch.testing.assert_close(lp16, lp32, atol=0.05, rtol=0)
+    torch.testing.assert_close(loss16, loss32, atol=0.01, rtol=0)
 
 
 def test_context_longer_than_block_size():

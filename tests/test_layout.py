@@ -62,6 +62,7 @@ def test_the_world_and_the_formats_stay_apart():
             assert not deps & recipe, (m, deps & recipe)
     assert not {d for d, _ in imports("data")}, "data.py must not import the world or a stage"
     assert {d for d, _ in imports("gpt")} == {"tokenizer"}  # the model file: the model only
+    assert {d for d, _ in imports("gpt2")} == {"gpt"}  # GPT-2's weights: into the model
 
 
 def test_private_names_never_cross_a_module_boundary():

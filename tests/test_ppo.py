@@ -233,6 +233,31 @@ def test_ratio_is_exactly_one_on_the_first_minibatch(run_dir):
     assert stats[1]["ppo/ratio_dev"] > 1e-4  # after one step the policy has moved
 
 
+def test_trimming_padding_columns_changes_no_gradient(run_dir):
+    _, enc = run_dir
+    cfg = small_cfg(".")
+    policy, _, value_model, batch = one_batch(enc, cfg)
+    rows = batch["attention_mask"].sum(1).argsort()[:4]  # the shortest episodes
+    mb = {k: v[rows] for k, v in batch.items() if torch.is_tensor(v) and len(v) == 18}
+    short = ppo.trim(mb)
+    assert short["tokens"].shape[1] < mb["tokens"].shape[1]  # there was padding to cut
+    assert short["mask"].shape[1] == short["tokens"].shape[1] - 1
+    assert short["mask"].sum() == mb["mask"].sum()  # no response token lost
+
+    def run(m):
+        policy.zero_grad(set_to_none=True)
+        value_model.zero_grad(set_to_none=True)
+        stats = ppo.backward_minibatch(policy, value_model, m, cfg)
+        return stats, [p.grad.clone() for p in (*policy.parameters(), *value_model.parameters())]
+
+    (s_full, g_full), (s_short, g_short) = run(mb), run(short)
+    assert s_full.keys() == s_short.keys()
+    for k in s_full:
+        assert s_short[k] == pytest.approx(s_full[k], abs=1e-5), k
+    for a, b in zip(g_full, g_short, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=2e-5)  # fp32 summation order
+
+
 def test_ptx_gradient_is_gamma_times_the_lm_gradient(run_dir):
     out, enc = run_dir
     cfg = small_cfg(".", ptx_coef=3.0)

@@ -43,6 +43,19 @@ def small_run(run, dst, n=48):
 # ----------------------------------------------------------------------------- the loss
 
 
+class FixedLogits(torch.nn.Module):
+    """A stand-in model whose logits are given: GPT.forward's cross-entropy on them."""
+
+    def __init__(self, logits):
+        super().__init__()
+        self.logits = logits
+
+    def forward(self, tokens, attention_mask=None, targets=None):
+        V = self.logits.size(-1)
+        return None, torch.nn.functional.cross_entropy(self.logits.view(-1, V),
+                                                       targets.view(-1), ignore_index=-100)
+
+
 def test_sft_loss_by_hand():
     # columns: padding, prompt, response, end-of-text; vocabulary of 3
     tokens = torch.tensor([[0, 1, 2, 0]])
@@ -52,7 +65,8 @@ def test_sft_loss_by_hand():
                             [0.0, 0.0, ln2],  # p(2) = 2/4
                             [ln3, 0.0, 0.0],  # p(0) = 3/5
                             [-7.0, 8.0, 1.0]]])  # after the end: no target
-    loss, stats = sft.sft_loss(logits, tokens, response_mask)
+    assert sft.sft_targets(tokens, response_mask).tolist() == [[-100, 2, 0, -100]]
+    loss, stats = sft.sft_loss(FixedLogits(logits), tokens, None, response_mask)
     want = (-math.log(2 / 4) - math.log(3 / 5)) / 2
     assert loss.item() == pytest.approx(want, abs=1e-6)
     assert stats["tokens"] == 2 and stats["loss/sft"] == pytest.approx(want, abs=1e-6)
@@ -66,7 +80,7 @@ def test_prompt_targets_change_neither_loss_nor_gradient():
 
     def loss_and_grad(toks):
         logits.grad = None
-        loss, _ = sft.sft_loss(logits, toks, resp)
+        loss, _ = sft.sft_loss(FixedLogits(logits), toks, None, resp)
         loss.backward()
         return loss.detach(), logits.grad.clone()
 
