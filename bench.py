@@ -5,12 +5,14 @@
 
 Every figure is a ratio against something timed on the same machine, interleaved, in the same
 process: Hugging Face `GPT2LMHeadModel` on the same config and weights, our own uncached
-generator, and the fp32 matmul peak measured here (for MFU). Peak resident memory of each
-workload is measured in a fresh subprocess, since a process's peak covers all it ever did.
+generator, and the matmul peak measured here at the precision the training uses (for MFU).
+Both models run under the pipeline's precision (`--dtype auto`: bf16 autocast on a CPU with
+native bf16, stage.autocast; fp32 elsewhere). Peak resident memory of each workload is
+measured in a fresh subprocess, since a process's peak covers all it ever did.
 
 1. Training (config A: 4 layers, 4 heads, 128 dim, block 128, vocab 2048, batch 32, dropout 0):
    tokens/s of forward + backward + AdamW step, ours vs Hugging Face; MFU = model FLOP/s over
-   the measured fp32 matmul peak (the same precision setting as training).
+   the measured matmul peak (fp32, or bf16 where training runs in bf16).
 2. Roll-outs (PPO's hot loop): 64 prompts of 16 tokens, 48 new tokens at temperature 1, no early
    stop: new tokens/s of our KV-cache generator vs our uncached loop vs Hugging Face `generate`.
 3. One PPO iteration (ppo.py, config A models for policy, reference, reward and value; 64
@@ -30,7 +32,7 @@ from dataclasses import asdict, dataclass
 import torch
 
 import environment as env
-import gpt
+import gpt2
 import ppo
 import reward
 import stage
@@ -50,14 +52,15 @@ class Config:
     prompt_len: int = 16
     new_tokens: int = 48
     matmul_precision: str = "highest"  # "medium": faster oneDNN fp32 matmuls (README: speed)
+    dtype: str = "auto"  # as the pipeline: auto (bf16 on a CPU with native bf16) | fp32 | bf16
     out: str = "bench.json"
     only: str = ""  # internal: the one workload a memory-measuring subprocess runs
     weights: str = ""  # internal: the directory that subprocess loads the weights from
 
 
-def matmul_peak_gflops(n=1024, reps=20) -> float:
-    """Best fp32 matmul throughput (GFLOP/s) at the current precision setting."""
-    a, b = torch.randn(n, n), torch.randn(n, n)
+def matmul_peak_gflops(n=1024, reps=20, dtype=torch.float32) -> float:
+    """Best matmul throughput (GFLOP/s) in dtype, at the current fp32 precision setting."""
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
     for _ in range(3):
         a @ b
     best = float("inf")
@@ -84,14 +87,16 @@ def models(c: Config, tmp):
                                    resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0)
     hf = transformers.GPT2LMHeadModel(hcfg)
     hf.save_pretrained(tmp)
-    return gpt.GPT.from_pretrained(tmp), hf
+    return gpt2.from_pretrained(tmp), hf
 
 
-def train_steps(model, opt, x, steps, hf: bool) -> float:
+def train_steps(model, opt, x, steps, hf: bool, dtype="fp32") -> float:
     """Seconds for `steps` optimizer steps; each model trained its idiomatic way."""
     t = time.perf_counter()
     for _ in range(steps):
-        loss = model(input_ids=x, labels=x).loss if hf else model(x[:, :-1], targets=x[:, 1:])[1]
+        with stage.autocast("cpu", dtype):
+            loss = (model(input_ids=x, labels=x).loss if hf else
+                    model(x[:, :-1], targets=x[:, 1:])[1])
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -102,7 +107,7 @@ def rollout(model, prompts, c: Config, kind: str) -> float:
     """Seconds to sample c.new_tokens for every prompt (no early stop)."""
     g = torch.Generator().manual_seed(0)
     t = time.perf_counter()
-    with torch.no_grad():
+    with torch.no_grad(), stage.autocast("cpu", c.dtype):
         if kind == "hf":
             model.generate(prompts, attention_mask=torch.ones_like(prompts), do_sample=True,
                            temperature=1.0, top_k=0, top_p=1.0, max_new_tokens=c.new_tokens,
@@ -126,7 +131,8 @@ def ppo_iteration(c: Config, policy, rounds: int) -> dict:
     ref = copy.deepcopy(policy).requires_grad_(False)
     rm = reward.RewardModel(copy.deepcopy(policy)).eval().requires_grad_(False)
     value = env.make_value_model("rm", rm, policy)
-    pc = ppo.Config(batch_size=c.n_prompts, minibatch_size=16, max_new_tokens=c.new_tokens)
+    pc = ppo.Config(batch_size=c.n_prompts, minibatch_size=16, max_new_tokens=c.new_tokens,
+                    dtype=c.dtype)
     opts = [stage.make_optimizer(m, pc.lr, 0.0) for m in (policy, value)]
     eot = c.vocab_size - 1  # no early stop (a random model seldom samples it)
     reward_fn = env.rm_reward(rm, eot, pc.no_eot_penalty)
@@ -158,13 +164,13 @@ def run_only(c: Config) -> None:
         import transformers
         model = transformers.GPT2LMHeadModel.from_pretrained(c.weights)
     else:
-        model = gpt.GPT.from_pretrained(c.weights)
+        model = gpt2.from_pretrained(c.weights)
     loaded = rss_mib()
     if name.endswith("train"):
         x = torch.randint(0, c.vocab_size, (c.batch_size, c.block_size + 1))
         x = x[:, :-1] if name.startswith("hf") else x
         train_steps(model.train(), stage.make_optimizer(model, 1e-4, 0.1), x, 3,
-                    name.startswith("hf"))
+                    name.startswith("hf"), c.dtype)
     else:
         prompts = torch.randint(0, c.vocab_size, (c.n_prompts, c.prompt_len))
         rollout(model.eval(), prompts, c, name.split("_")[-1])
@@ -173,7 +179,7 @@ def run_only(c: Config) -> None:
 
 def peak_rss(c: Config, name: str, weights: str) -> dict:
     args = [sys.executable, __file__, "--only", name, "--weights", weights,
-            "--matmul_precision", c.matmul_precision]
+            "--matmul_precision", c.matmul_precision, "--dtype", c.dtype]
     out = subprocess.run(args, capture_output=True, text=True, check=True).stdout
     loaded, peak = map(float, out.strip().splitlines()[-1].split())
     return {"loaded": loaded, "peak": peak}
@@ -183,8 +189,11 @@ def bench(c: Config) -> dict:
     torch.set_float32_matmul_precision(c.matmul_precision)
     torch.manual_seed(0)
     res = {"config": asdict(c), "torch": torch.__version__, "threads": torch.get_num_threads()}
-    peak = matmul_peak_gflops()
-    res["matmul_peak_gflops"] = peak
+    with stage.autocast("cpu", c.dtype):
+        res["precision"] = "bf16" if torch.is_autocast_enabled("cpu") else "fp32"
+    res["matmul_peak_gflops"] = {"fp32": matmul_peak_gflops(),
+                                 "bf16": matmul_peak_gflops(dtype=torch.bfloat16)}
+    peak = res["matmul_peak_gflops"][res["precision"]]
     tmp = tempfile.TemporaryDirectory()
     ours, hf = models(c, tmp.name)
     # 1. training, interleaved: ours, HF, ours, HF, ...
@@ -194,10 +203,10 @@ def bench(c: Config) -> dict:
             "hf": (hf.train(), stage.make_optimizer(hf, 1e-4, 0.1))}
     tps = {k: [] for k in runs}
     for k, (m, o) in runs.items():  # warm-up
-        train_steps(m, o, xs[k], 2, k == "hf")
+        train_steps(m, o, xs[k], 2, k == "hf", c.dtype)
     for _ in range(c.rounds):
         for k, (m, o) in runs.items():
-            dt = train_steps(m, o, xs[k], c.train_steps, k == "hf")
+            dt = train_steps(m, o, xs[k], c.train_steps, k == "hf", c.dtype)
             tps[k].append(c.train_steps * c.batch_size * c.block_size / dt)
     train = {k: statistics.median(v) for k, v in tps.items()}
     res["train_tok_s"] = train
@@ -227,15 +236,17 @@ def bench(c: Config) -> dict:
 def table(r: dict) -> str:
     t, g = r["train_tok_s"], r["rollout_tok_s"]
     m = {k: v["peak"] for k, v in r["rss_mib"].items()}
+    pk = r["matmul_peak_gflops"]
     rows = [
-        f"fp32 matmul peak ({r['config']['matmul_precision']}): "
-        f"{r['matmul_peak_gflops']:.0f} GFLOP/s, {r['threads']} threads, torch {r['torch']}",
+        f"precision {r['precision']}; matmul peak: fp32 ({r['config']['matmul_precision']}) "
+        f"{pk['fp32']:.0f} GFLOP/s, bf16 {pk['bf16']:.0f} GFLOP/s; {r['threads']} threads, "
+        f"torch {r['torch']}",
         "| workload | ours | Hugging Face | ratio | peak RSS MiB, ours / HF |",
         "|---|---|---|---|---|",
         f"| training, config A (tok/s) | {t['ours']:,.0f} | {t['hf']:,.0f} | "
         f"{r['train_ratio_vs_hf']:.2f}x | {m['ours_train']:.0f} / {m['hf_train']:.0f} |",
-        f"| training MFU (fp32) | {r['train_mfu']['ours']:.0%} | {r['train_mfu']['hf']:.0%} "
-        f"| | |",
+        f"| training MFU ({r['precision']}) | {r['train_mfu']['ours']:.0%} | "
+        f"{r['train_mfu']['hf']:.0%} | | |",
         f"| roll-out, KV cache (new tok/s) | {g['cached']:,.0f} | {g['hf']:,.0f} | "
         f"{r['rollout_ratio_vs_hf']:.2f}x | {m['ours_cached']:.0f} / {m['hf_hf']:.0f} |",
         f"| roll-out, our uncached loop (new tok/s) | {g['uncached']:,.0f} | | "

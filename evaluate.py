@@ -129,7 +129,7 @@ def answer(model, enc, prompts: list[str], cfg: Config, style: str = "template")
     for s in range(0, len(texts), cfg.batch_size):
         ids, _ = gpt.encode_prompts(enc, texts[s:s + cfg.batch_size], model.config.block_size,
                                     cfg.max_new_tokens)
-        with stage.autocast(dev.type, cfg.dtype):
+        with stage.autocast(dev.type, cfg.dtype, sampling=True):
             tokens, _, resp = model.generate(ids, cfg.max_new_tokens, cfg.temperature,
                                              eot_id=enc.eot_token, generator=gen)
         for text, ended in gpt.decode_responses(enc, tokens, resp):
@@ -454,6 +454,9 @@ def evaluate(cfg: Config, stages: dict | None = None) -> dict:
     res["targets"] = report.targets(res)
     res["stages"] = dict(stages or {})
     res["stages"]["evaluate"] = round(time.time() - t0, 1)
+    total = sum(res["stages"].values())
+    res["stage_share"] = {k: round(v / total, 3) for k, v in res["stages"].items()}
+    res["machine"] = stage.machine()  # what the stage timings were measured on
     report.plots(res, out, logs, models)
     data.write_atomic(out / "results.json", lambda t: t.write_text(json.dumps(res, indent=1)))
     data.write_atomic(out / "results.md", lambda t: t.write_text(report.markdown(res)))

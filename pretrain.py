@@ -9,7 +9,7 @@ the same text (tokenizer.py):
     loss = -1/(B T) sum_{b,t} log p(x_{b,t+1} | x_{b,<=t})     on random windows of the corpus
 
 AdamW, a linear warmup, then cosine decay to a tenth of the peak learning rate (stage.lr_at).
-The `gpt2` preset skips this file: GPT-2's weights become base.pt (gpt.GPT.from_pretrained).
+The `gpt2` preset skips this file: GPT-2's weights become base.pt (gpt2.from_pretrained).
 
     python pretrain.py --out runs/cpu      # out/corpus.txt -> tokenizer.tiktoken, base.pt
     python pretrain.py --help              # every Config field
@@ -51,7 +51,7 @@ class Config:
     n_embd: int = 128  # residual width (GPT-2 small: 768)
     dropout: float = 0.0  # residual/attention dropout (paper's SFT uses 0.2 residual)
     batch_size: int = 32  # sequences per step
-    max_iters: int = 1200  # optimizer steps (more gained nothing downstream: docs/EXPERIMENTS.md)
+    max_iters: int = 1200  # optimizer steps (lr and length measured: docs/EXPERIMENTS.md)
     lr: float = 1e-3  # peak learning rate; cosine decay to lr/10
     warmup_iters: int = 100  # linear warmup steps
     weight_decay: float = 0.1  # AdamW, on matmul weights and embeddings only

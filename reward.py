@@ -145,7 +145,7 @@ def collect(cfg: Config) -> dict:
     bar = tqdm(total=len(rows), desc="collect", file=sys.stdout, dynamic_ncols=True, leave=False)
     for s in range(0, len(rows), cfg.gen_batch):  # many prompts x K rows per call: speed only
         chunk = rows[s:s + cfg.gen_batch]
-        with stage.autocast(device, cfg.dtype):
+        with stage.autocast(device, cfg.dtype, sampling=True):
             toks, _, resp = policy.generate([ids[i] for i in chunk], cfg.max_new_tokens,
                                             temperature=cfg.temperature, eot_id=enc.eot_token,
                                             generator=gen)

@@ -78,11 +78,39 @@ def pick_device(name="auto") -> str:
     return "mps" if torch.backends.mps.is_available() else "cpu"
 
 
-def autocast(device: str, dtype: str = "auto"):
-    """bf16 autocast where the device supports it (cuda with bf16), else a no-op context."""
+@functools.cache
+def cpu_has_bf16() -> bool:
+    """Whether this CPU multiplies bf16 in hardware (AVX512_BF16 or AMX, Linux's flags): there
+    bf16 matmuls run about 2.5x faster than fp32's; elsewhere bf16 is emulated, and slower."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text().split()
+    except OSError:  # not Linux: fp32
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def machine() -> dict:
+    """What a timing was measured on: CPU model, its AVX-512 flags, threads, torch, bf16."""
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        info = ""
+    model = re.search(r"^model name\s*:\s*(.+)$", info, re.M)
+    return {"cpu": model.group(1).strip() if model else "unknown", "threads":
+            torch.get_num_threads(), "torch": torch.__version__, "bf16": cpu_has_bf16(),
+            "avx512": sorted(set(re.findall(r"\bavx512\w*", info)))}
+
+
+def autocast(device: str, dtype: str = "auto", sampling: bool = False):
+    """bf16 autocast where the device computes bf16 natively (cuda with bf16, a CPU with
+    cpu_has_bf16), else a no-op context: fp32. On a CPU, "auto" keeps sampling in fp32: one
+    token at a time the matmuls are small and bf16's casts cost more than they save
+    (docs/EXPERIMENTS.md, speed). Weights, optimizer states and every loss stay fp32;
+    tests/test_gpt.py bounds what bf16 changes in log-probs and losses."""
     kind = str(device).split(":")[0]  # "cuda:0" -> "cuda"
-    use = dtype == "bf16" or (dtype == "auto" and kind == "cuda"
-                              and torch.cuda.is_bf16_supported())
+    native = (kind == "cuda" and torch.cuda.is_bf16_supported()) or (
+        kind == "cpu" and cpu_has_bf16() and not sampling)
+    use = dtype == "bf16" or (dtype == "auto" and native)
     return torch.autocast(device_type=kind, dtype=torch.bfloat16, enabled=use)
 
 

@@ -1,6 +1,8 @@
 """Shared test setup: one torch thread (the tests' models are tiny, where a second thread buys
-little, and on a busy 2-core machine competing OpenMP threads made steps ~8x slower), and one
-finished run of the tiny preset that tests read or copy, never change."""
+little, and on a busy 2-core machine competing OpenMP threads made steps ~8x slower), fp32 on
+every CPU (so a test computes the same numbers on every machine; the tests that are about
+bf16 ask for it), and one finished run of the tiny preset that tests read or copy, never
+change."""
 
 import shutil
 
@@ -9,9 +11,17 @@ import torch
 
 import pipeline
 import pretrain
+import stage
 import world
 
 torch.set_num_threads(1)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def fp32_on_every_cpu():
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(stage, "cpu_has_bf16", lambda: False)
+        yield
 
 
 @pytest.fixture(scope="session")

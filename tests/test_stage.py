@@ -53,6 +53,18 @@ def test_optimizer_decays_matrices_only():
     assert n == sum(p.numel() for p in model.parameters())
 
 
+def test_bf16_autocast_only_where_the_cpu_has_it(monkeypatch):
+    for native in (False, True):
+        monkeypatch.setattr(stage, "cpu_has_bf16", lambda n=native: n)
+        for dtype, want in (("auto", native), ("fp32", False), ("bf16", True)):
+            with stage.autocast("cpu", dtype):
+                assert torch.is_autocast_enabled("cpu") == want, (native, dtype)
+        with stage.autocast("cpu", "auto", sampling=True):  # sampling stays fp32 on a CPU
+            assert not torch.is_autocast_enabled("cpu")
+    m = stage.machine()
+    assert m["threads"] >= 1 and isinstance(m["avx512"], list) and m["torch"] == torch.__version__
+
+
 def test_checkpoint_is_written_atomically(tmp_path, monkeypatch):
     path = tmp_path / "a.pt"
     stage.save_checkpoint({"config": {}, "model": {"w": torch.ones(2)}}, path)

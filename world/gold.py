@@ -329,7 +329,12 @@ def score(prompt: str, response: str, world: World | None = None) -> tuple[float
     A prompt the world cannot parse (user data) gets helpful = 0.5: only form, rudeness and
     claims about the world are judged, and the breakdown says known_prompt = False.
     """
-    world = world or make_world()
+    total, breakdown = _score(prompt, response, world or make_world())
+    return total, dict(breakdown)  # a copy: the memoised one stays as computed
+
+
+@functools.lru_cache(maxsize=1 << 15)  # labelers judge one answer many times (agreement, ranks)
+def _score(prompt: str, response: str, world: World) -> tuple[float, dict]:
     spec = parse(world, prompt)
     response = response.split(EOT, 1)[0]  # a decoded sample may carry its end-of-text
     a = analyse(world, response, spec)
