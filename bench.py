@@ -7,8 +7,9 @@ Every figure is a ratio against something timed on the same machine, interleaved
 process: Hugging Face `GPT2LMHeadModel` on the same config and weights, our own uncached
 generator, and the matmul peak measured here at the precision the training uses (for MFU).
 Both models run under the pipeline's precision (`--dtype auto`: bf16 autocast on a CPU with
-native bf16, stage.autocast; fp32 elsewhere). Peak resident memory of each workload is
-measured in a fresh subprocess, since a process's peak covers all it ever did.
+native bf16, stage.autocast, except for sampling, which stays fp32 there; fp32 elsewhere).
+Peak resident memory of each workload is measured in a fresh subprocess, since a process's
+peak covers all it ever did.
 
 1. Training (config A: 4 layers, 4 heads, 128 dim, block 128, vocab 2048, batch 32, dropout 0):
    tokens/s of forward + backward + AdamW step, ours vs Hugging Face; MFU = model FLOP/s over
@@ -107,7 +108,7 @@ def rollout(model, prompts, c: Config, kind: str) -> float:
     """Seconds to sample c.new_tokens for every prompt (no early stop)."""
     g = torch.Generator().manual_seed(0)
     t = time.perf_counter()
-    with torch.no_grad(), stage.autocast("cpu", c.dtype):
+    with torch.no_grad(), stage.autocast("cpu", c.dtype, sampling=True):  # as the pipeline
         if kind == "hf":
             model.generate(prompts, attention_mask=torch.ones_like(prompts), do_sample=True,
                            temperature=1.0, top_k=0, top_p=1.0, max_new_tokens=c.new_tokens,
