@@ -260,8 +260,8 @@ class _LinearCrossEntropy(torch.autograd.Function):
     Kernel's fused linear cross-entropy, in plain PyTorch); backward only scales them."""
 
     @staticmethod
-    def forward(ctx, h, w, y, chunk):
-        n, grads = max(len(y), 1), any(ctx.needs_input_grad[:2])
+    def forward(ctx, h, w, y, chunk, grads):
+        n = max(len(y), 1)
         f32 = torch.promote_types(w.dtype, torch.float32)  # bf16 autocast: sums in fp32
         loss = torch.zeros((), dtype=f32, device=h.device)
         gh = torch.empty_like(h) if grads else None
@@ -285,9 +285,10 @@ class _LinearCrossEntropy(torch.autograd.Function):
         return loss / n
 
     @staticmethod
+    @torch.autograd.function.once_differentiable
     def backward(ctx, grad):
         gh, gw = ctx.saved_tensors
-        return gh * grad, (gw * grad).to(ctx.w_dtype), None, None
+        return gh * grad, (gw * grad).to(ctx.w_dtype), None, None, None
 
 
 def cross_entropy(h, weight, targets, chunk=1024):
@@ -297,7 +298,8 @@ def cross_entropy(h, weight, targets, chunk=1024):
     keep = y != -100
     if not bool(keep.all()):
         h, y = h[keep], y[keep]
-    return _LinearCrossEntropy.apply(h, weight, y, chunk)
+    grads = torch.is_grad_enabled() and (h.requires_grad or weight.requires_grad)
+    return _LinearCrossEntropy.apply(h, weight, y, chunk, grads)  # no gradients in evaluation
 
 
 def _causal_mask(am, T, S, device):

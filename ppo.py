@@ -229,7 +229,7 @@ def ptx_loss(model, batch):
 def entropy(logits, temperature=1.0):
     """Mean entropy of the sampling distributions at the response's tokens: logits (n, V)."""
     logp = torch.log_softmax(logits.float() / temperature, -1)
-    return -(logp.exp() * logp).sum(-1).mean()
+    return -(logp.exp() * logp).sum() / max(1, len(logits))  # 0, not NaN, for no tokens
 
 
 # ----------------------------------------------------------------------------- one iteration

@@ -79,6 +79,10 @@ def test_chunked_cross_entropy_equals_plain(chunk):
     torch.testing.assert_close(got, want, atol=1e-12, rtol=0)
     torch.testing.assert_close(got_h, want_h, atol=1e-12, rtol=0)
     torch.testing.assert_close(got_w, want_w, atol=1e-12, rtol=0)
+    with torch.no_grad():  # evaluation: the same loss, no gradients made
+        torch.testing.assert_close(gpt.cross_entropy(h, w, y, chunk=chunk), want, atol=1e-12,
+                                   rtol=0)
+    assert gpt.cross_entropy(h, w, torch.full_like(y, -100)).item() == 0.0  # nothing to score
 
 
 def test_model_loss_is_the_cross_entropy_of_its_logits():

@@ -233,6 +233,12 @@ def test_ratio_is_exactly_one_on_the_first_minibatch(run_dir):
     assert stats[1]["ppo/ratio_dev"] > 1e-4  # after one step the policy has moved
 
 
+def test_entropy_by_hand():
+    uniform, sure = torch.zeros(1, 4), torch.tensor([[0.0, -1e4, -1e4, -1e4]])
+    assert ppo.entropy(torch.cat([uniform, sure])).item() == pytest.approx(math.log(4) / 2)
+    assert ppo.entropy(torch.zeros(0, 4)).item() == 0.0  # no response tokens: 0, not NaN
+
+
 def test_trimming_padding_columns_changes_no_gradient(run_dir):
     _, enc = run_dir
     cfg = small_cfg(".")
