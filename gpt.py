@@ -24,7 +24,7 @@ Deviations from the paper:
 Speed only, the same numbers (tests/test_gpt.py checks each against the plain form):
 - the language-model loss never builds the (B, T, V) logits: `cross_entropy` works through
   the rows in chunks and makes its gradients on the way (about 1.7x faster on a CPU);
-- log-probs are computed at the positions that are asked for (`masked_logits`): PPO needs
+- log-probs are computed at the positions that are asked for (`response_logprobs`): PPO needs
   the response's tokens only, a sixth of a padded roll-out batch;
 - under bf16 autocast on a CPU, attention stays fp32: PyTorch's bf16 attention backward is
   slower there than fp32's; and one new token's attention (sampling with the KV cache) is
@@ -405,30 +405,21 @@ def token_logprobs(logits, targets, temperature=1.0):
     return logits.gather(-1, targets.unsqueeze(-1)).squeeze(-1) - logits.logsumexp(-1)
 
 
-def logprobs_from_logits(logits, tokens, temperature=1.0):
-    """log p(tokens[:, t+1] | tokens[:, :t+1]): logits (B, T, V), tokens (B, T) -> (B, T-1)."""
-    return token_logprobs(logits[:, :-1], tokens[:, 1:], temperature)
-
-
-def masked_logits(model, tokens, attention_mask, mask):
-    """Logits (n, V) at the n positions where mask (B, T-1) is 1; position t predicts token
-    t+1. The unembedding runs there alone: PPO needs the response's tokens, a sixth of a
-    padded roll-out batch."""
-    return model.lm_head(model.body(tokens, attention_mask)[:, :-1][mask.bool()])
-
-
-def unmask(values, mask):
-    """The inverse of x[mask.bool()]: values (n,) back at mask's 1s, 0 elsewhere (B, T-1)."""
-    out = torch.zeros(mask.shape, dtype=values.dtype, device=values.device)
-    return out.masked_scatter(mask.bool(), values)
+def response_logprobs(model, tokens, attention_mask, mask, temperature=1.0):
+    """Log-probs (B, T-1), entry t scoring token t+1, computed only where mask (B, T-1) is 1
+    (0 elsewhere), and the logits (n, V) of those n positions (PPO's entropy). The unembedding
+    runs there alone: PPO needs the response's tokens, a sixth of a padded roll-out batch."""
+    keep = mask.bool()
+    logits = model.lm_head(model.body(tokens, attention_mask)[:, :-1][keep])
+    lp = token_logprobs(logits, tokens[:, 1:][keep], temperature)
+    full = torch.zeros(mask.shape, dtype=lp.dtype, device=lp.device).masked_scatter(keep, lp)
+    return full, logits
 
 
 def sequence_logprobs(model, tokens, attention_mask, temperature=1.0, mask=None):
     """Per-token log-probs (B, T-1) of a left-padded batch; entry t scores token t+1. With
     mask (B, T-1), e.g. response_mask[:, 1:], only its entries are computed; the rest are 0."""
-    if mask is None:
-        logits, _ = model(tokens, attention_mask)
-        return logprobs_from_logits(logits, tokens, temperature)
-    lp = token_logprobs(masked_logits(model, tokens, attention_mask, mask),
-                        tokens[:, 1:][mask.bool()], temperature)
-    return unmask(lp, mask)
+    if mask is not None:
+        return response_logprobs(model, tokens, attention_mask, mask, temperature)[0]
+    logits, _ = model(tokens, attention_mask)
+    return token_logprobs(logits[:, :-1], tokens[:, 1:], temperature)

@@ -277,9 +277,8 @@ def backward_minibatch(policy, value_model, mb, cfg: Config, ptx_batch=None):
     """The gradients of one minibatch, accumulated into .grad: PPO's losses, then ptx's [D9]."""
     tokens, am, mask = mb["tokens"], mb["attention_mask"], mb["mask"]
     with stage.autocast(str(tokens.device), cfg.dtype):
-        logits = gpt.masked_logits(policy, tokens, am, mask)  # (n, V): the response's tokens
-        logprobs = gpt.unmask(gpt.token_logprobs(logits, tokens[:, 1:][mask.bool()],
-                                                 cfg.temperature), mask)  # [D8]
+        logprobs, logits = gpt.response_logprobs(policy, tokens, am, mask,
+                                                 cfg.temperature)  # [D8]; logits (n, V)
         pg, stats = ppo_policy_loss(logprobs, mb["logprobs"], mb["advantages"], mask,
                                     cfg.clip_eps)
         with torch.set_grad_enabled(cfg.entropy_coef > 0):  # logging only when off

@@ -254,15 +254,14 @@ def markdown(res: dict) -> str:
         v = ", ".join(f"{a} {b:+.3f}" for a, b in v.items()) if isinstance(v, dict) else f"{v:.3f}"
         L.append(f"| {n} | {t['target']} | {v} | {'yes' if t['met'] else '**no**'} |")
     if res["stages"]:
-        total, m = sum(res["stages"].values()), res.get("machine", {})
-        L += ["", "## Wall time per stage", ""]
-        if m:
-            L += [f"{m['cpu']}, {m['threads']} threads, torch {m['torch']}, "
-                  f"{'bf16' if m['bf16'] else 'fp32'} matmuls; AVX-512: "
-                  f"{' '.join(m['avx512']) or 'none'}", ""]
-        L += ["| stage | seconds | share |", "|---|---|---|"]
-        L += [f"| {k} | {v:.1f} | {v / total:.0%} |" for k, v in res["stages"].items()]
-        L.append(f"| total | {total:.1f} | |")
+        m = res["machine"]  # what the timings were measured on
+        L += ["", "## Wall time per stage", "",
+              f"{m['cpu']}, {m['threads']} threads, torch {m['torch']}, "
+              f"{'bf16' if m['bf16'] else 'fp32'} matmuls; AVX-512: "
+              f"{' '.join(m['avx512']) or 'none'}", "",
+              "| stage | seconds | share |", "|---|---|---|"]
+        L += [f"| {k} | {v:.1f} | {res['stage_share'][k]:.0%} |" for k, v in res["stages"].items()]
+        L.append(f"| total | {sum(res['stages'].values()):.1f} | |")
     L += ["", "## Side by side", ""]
     for s in res["samples"]:
         L += [f"**{s['category']}**: {s['prompt']!r}", ""]

@@ -79,26 +79,27 @@ def pick_device(name="auto") -> str:
 
 
 @functools.cache
+def _cpuinfo() -> str:
+    try:
+        return Path("/proc/cpuinfo").read_text()
+    except OSError:  # not Linux: no flags, so fp32
+        return ""
+
+
+@functools.cache  # autocast asks at every step
 def cpu_has_bf16() -> bool:
     """Whether this CPU multiplies bf16 in hardware (AVX512_BF16 or AMX, Linux's flags): there
     bf16 matmuls run about 2.5x faster than fp32's; elsewhere bf16 is emulated, and slower."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text().split()
-    except OSError:  # not Linux: fp32
-        return False
+    flags = _cpuinfo().split()
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 def machine() -> dict:
     """What a timing was measured on: CPU model, its AVX-512 flags, threads, torch, bf16."""
-    try:
-        info = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        info = ""
-    model = re.search(r"^model name\s*:\s*(.+)$", info, re.M)
+    model = re.search(r"^model name\s*:\s*(.+)$", _cpuinfo(), re.M)
     return {"cpu": model.group(1).strip() if model else "unknown", "threads":
             torch.get_num_threads(), "torch": torch.__version__, "bf16": cpu_has_bf16(),
-            "avx512": sorted(set(re.findall(r"\bavx512\w*", info)))}
+            "avx512": sorted(set(re.findall(r"\bavx512\w*", _cpuinfo())))}
 
 
 def autocast(device: str, dtype: str = "auto", sampling: bool = False):

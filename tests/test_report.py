@@ -73,7 +73,9 @@ def _results():
            "samples": [{"prompt": "What does a fox eat?", "category": "open_qa",
                         "sft": {"response": "A fox eats berries.", "gold": 1.0},
                         "ppo": {"response": "A fox.", "gold": 0.0}}],
-           "stages": {"sft": 2.0, "evaluate": 1.5}}
+           "stages": {"sft": 2.0, "evaluate": 1.5},
+           "stage_share": {"sft": 0.571, "evaluate": 0.429},
+           "machine": {"cpu": "a CPU", "threads": 2, "torch": "2.x", "bf16": False, "avx512": []}}
     res["targets"] = report.targets(res)
     per_answer = {k: {"gold_all": [m["gold"]] * 4, "rm_all": [m["rm_score"]] * 4}
                   for k, m in models.items()}
@@ -98,6 +100,8 @@ def test_markdown_tables_hold_the_figures():
     assert "| hallucinates | 6 | 50.0% |\n| ill-formed | 10 | 90.0% |" in md
     assert "| ppo | 4 | +0.100 / +0.300 (2) / +0.000 | +0.000 / +0.300 | 1.50 |" in md
     assert "| 1 | ppo_ptx | 62.0% | +0.300 | 1.100 | 90.0% |" in md
+    assert "a CPU, 2 threads, torch 2.x, fp32 matmuls; AVX-512: none" in md
+    assert "| sft | 2.0 | 57% |\n| evaluate | 1.5 | 43% |\n| total | 3.5 | |" in md
     assert "| rm_accuracy_vs_agreement | within 0.03 | -0.100 | **no** |" in md
     assert "| PPO | 75% | 25% | n/a | 0% | 100% |" in md  # declines_harmful: no harmful prompt
     assert "| total | 3.5 |" in md
