@@ -38,11 +38,17 @@ Glossary:
 Implementation details, tagged [Dn] in the code (here and in environment.py):
  [D1] The RM scores the whole response once, at its final token (the end-of-text); every other
       token gets no reward from it.
- [D2] The KL penalty is per token, r_t = -beta kl_t: kl_t = log pi_RL - log pi_SFT of the
-      sampled token (k1, the paper's), or k3 = (rho - 1) - log rho, rho = pi_SFT / pi_RL
-      (always >= 0, lower variance), computed with expm1 for stability.
+ [D2] The KL penalty is per token, r_t = -beta kl_t, with kl_t = log pi_RL - log pi_SFT of the
+      sampled token (k1, the paper's). Used as a reward, k1 is exact: E_y[k1(y) grad log pi(y)]
+      = grad KL(pi_RL || pi_SFT). The lower-variance k3 = (rho - 1) - log rho (rho = pi_SFT /
+      pi_RL) is not offered: as a reward its expected gradient is a small fraction of grad KL
+      near the reference, even of the opposite sign (tests/test_ppo.py computes both on a
+      small categorical); k3 is unbiased only as a loss term differentiated directly (GRPO).
  [D3] beta is fixed (paper) or adaptive (Ziegler et al. 2019): after each batch of n episodes,
-      beta *= 1 + clip(KL / target_kl - 1, -0.2, 0.2) * n / kl_horizon.
+      beta *= 1 + clip(KL / target_kl - 1, -0.2, 0.2) * n / kl_horizon. Ziegler's horizon,
+      10,000 episodes, is 1/25.6 of a 256k-episode run such as the paper's; on our 2,560
+      episodes it would move beta by at most 5%, so the default horizon is the run's episodes
+      / 25.6 (100 here: beta can change up to 12.8% an iteration).
  [D4] The value function is a separate model, initialised from the RM: its body and head, with
       the RM's normalisation bias folded into the head; the head reads every position.
  [D5] GAE (Schulman et al. 2016) with no discount (1): the episode ends at the final token, after
@@ -103,10 +109,9 @@ class Config:
     policy_init: str = "sft"  # out/<policy_init>.pt or a .pt path: policy and reference (SFT)
     value_init: str = "rm"  # [D4] "rm" (paper 3.5) | "sft" | "fresh" (RM body): zero head
     kl_coef: float = 0.02  # beta, per-token KL penalty (paper App. C.4: 0.02)
-    kl_estimator: str = "k1"  # [D2] "k1": log pi_RL - log pi_SFT (paper) | "k3"
     adaptive_kl: bool = False  # [D3] adapt beta towards target_kl (paper: fixed beta)
     target_kl: float = 6.0  # KL per response, in nats, the controller aims at (Ziegler: 6)
-    kl_horizon: int = 10000  # episodes over which beta adapts (Ziegler: 10000)
+    kl_horizon: int = 0  # [D3] episodes over which beta adapts; 0 = the run's episodes / 25.6
     ptx_coef: float = 0.0  # gamma of Eq. 2: 0 = PPO, > 0 = PPO-ptx (paper: 27.8; deviation 2)
     ptx_batch_size: int = 8  # corpus windows per minibatch (paper: 8x the RL episodes)
     clip_eps: float = 0.2  # epsilon, clip range of the ratio (paper C.4: 0.2)
@@ -152,18 +157,12 @@ def whiten(x, mask):
     return (x - mean) * torch.rsqrt(var + 1e-8) * mask
 
 
-def kl_penalized_rewards(logprobs, ref_logprobs, score, mask, kl_coef, estimator="k1"):
+def kl_penalized_rewards(logprobs, ref_logprobs, score, mask, kl_coef):
     """Eq. 2's first two terms as per-token rewards. logprobs, ref_logprobs, mask (B, T-1): the
     sampled tokens' log-probs under pi_RL and pi_SFT; score (B,) the RM's r_theta(x, y).
     Returns rewards (B, T-1) = -beta kl_t on response tokens [D2], plus the score at each
-    response's final token [D1], and kl (B, T-1) of the chosen estimator."""
-    log_ratio = (logprobs - ref_logprobs) * mask  # log pi_RL(y_t|.) / pi_SFT(y_t|.)
-    if estimator == "k1":
-        kl = log_ratio
-    elif estimator == "k3":  # (rho - 1) - log rho, rho = pi_SFT / pi_RL = exp(-log_ratio)
-        kl = torch.expm1(-log_ratio) + log_ratio
-    else:
-        raise ValueError(f"kl_estimator must be k1 or k3, got {estimator!r}")
+    response's final token [D1], and kl (B, T-1), the k1 estimate kl_t."""
+    kl = (logprobs - ref_logprobs) * mask  # log pi_RL(y_t|.) / pi_SFT(y_t|.)
     rewards = -kl_coef * kl * mask  # Eq. 2: - beta log(pi_RL / pi_SFT), token by token
     rows = torch.arange(len(score), device=score.device)
     rewards[rows, env.response_end(mask)] += score  # Eq. 2: + r_theta(x, y), at the final token
@@ -265,8 +264,7 @@ def advantages(batch, kl_coef, cfg: Config):
     """Eq. 2's rewards, GAE and whitening; adds rewards, kl, advantages and returns (B, T-1)."""
     mask = batch["mask"]
     batch["rewards"], batch["kl"] = kl_penalized_rewards(
-        batch["logprobs"], batch["ref_logprobs"], batch["score"], mask, kl_coef,
-        cfg.kl_estimator)
+        batch["logprobs"], batch["ref_logprobs"], batch["score"], mask, kl_coef)
     adv, batch["returns"] = gae(batch["rewards"], batch["values"], mask, cfg.discount,
                                 cfg.gae_lambda)
     batch["advantages"] = whiten(adv, mask)  # [D6]
@@ -348,6 +346,11 @@ def explained_variance(values, returns, mask):
     var = masked_mean((returns - masked_mean(returns, mask)) ** 2, mask)
     err = returns - values
     return (1 - masked_mean((err - masked_mean(err, mask)) ** 2, mask) / var).item()
+
+
+def kl_horizon(cfg: Config) -> float:
+    """[D3] The controller's horizon in episodes: cfg.kl_horizon, or 0 -> the run's / 25.6."""
+    return cfg.kl_horizon or cfg.iterations * cfg.batch_size / 25.6
 
 
 def adapt_kl_coef(kl_coef, kl, n, target, horizon):
@@ -459,7 +462,7 @@ def train(cfg: Config, reward_fn=None) -> dict:
                "time/update": t4 - t3}
         if cfg.adaptive_kl:  # [D3]
             state["kl_coef"] = adapt_kl_coef(state["kl_coef"], rec["rlhf/kl"], len(idx),
-                                             cfg.target_kl, cfg.kl_horizon)
+                                             cfg.target_kl, kl_horizon(cfg))
         state["prompt_pos"] += len(idx)
         it += 1
         log.append(rec)

@@ -123,19 +123,38 @@ def test_kl_penalty_is_zero_when_policy_equals_reference(run_dir):
     policy, ref, _, batch = one_batch(enc, cfg)
     assert torch.equal(batch["logprobs"], batch["ref_logprobs"])  # ref is a copy of the policy
     score = torch.randn(len(batch["tokens"]))
-    for est in ("k1", "k3"):
-        rewards, kl = ppo.kl_penalized_rewards(batch["logprobs"], batch["ref_logprobs"], score,
-                                               batch["mask"], 0.5, est)
-        assert (kl == 0).all()
-        torch.testing.assert_close(rewards.sum(1), score)  # only the RM's term is left
-    # and by hand where they differ: log pi_RL - log pi_SFT = d
+    rewards, kl = ppo.kl_penalized_rewards(batch["logprobs"], batch["ref_logprobs"], score,
+                                           batch["mask"], 0.5)
+    assert (kl == 0).all()
+    torch.testing.assert_close(rewards.sum(1), score)  # only the RM's term is left
+    # and by hand: log pi_RL - log pi_SFT = d on every response token, -beta d its reward
     d = torch.tensor([[0.0, 0.5, -0.5, 2.0]])
-    mask, zero = torch.ones(1, 4), torch.zeros(1)
-    _, k1 = ppo.kl_penalized_rewards(d, torch.zeros(1, 4), zero, mask, 1.0, "k1")
-    r3, k3 = ppo.kl_penalized_rewards(d, torch.zeros(1, 4), zero, mask, 1.0, "k3")
-    torch.testing.assert_close(k1, d)
-    torch.testing.assert_close(k3, torch.exp(-d) - 1 + d)  # (rho - 1) - log rho, rho = e^-d
-    torch.testing.assert_close(r3, -k3)
+    mask, zero = torch.tensor([[1.0, 1.0, 1.0, 0.0]]), torch.zeros(1)
+    r, k1 = ppo.kl_penalized_rewards(d, torch.zeros(1, 4), zero, mask, 0.5)
+    torch.testing.assert_close(k1, d * mask)
+    torch.testing.assert_close(r, torch.tensor([[0.0, -0.25, 0.25, 0.0]]))
+
+
+def test_k1_as_a_reward_has_the_gradient_of_kl_and_k3_does_not():
+    """[D2] Why the KL reward is k1: over a small categorical, by exact expectation (every
+    outcome weighted by its probability), the score-function gradient of the reward
+    E_y[k(y) grad log pi(y)] equals grad KL(pi || ref) for k1 = log pi/ref, while for k3 =
+    (rho - 1) - log rho, rho = ref/pi, it is a small fraction of it near the reference."""
+    torch.manual_seed(0)
+    ref_logits = torch.randn(6, dtype=torch.float64)
+    for scale in (0.05, 0.2):
+        logits = (ref_logits + scale * torch.randn(6, dtype=torch.float64)).requires_grad_()
+        logp, ref_logp = torch.log_softmax(logits, -1), torch.log_softmax(ref_logits, -1)
+        p = logp.exp()
+        kl = (p * (logp - ref_logp)).sum()
+        (grad_kl,) = torch.autograd.grad(kl, logits, retain_graph=True)
+        ratio = (logp - ref_logp).detach()  # log pi/ref of each outcome, a constant reward
+        k1, k3 = ratio, torch.expm1(-ratio) + ratio
+        # E_y[k(y) grad log pi(y)] = grad of sum_y p(y).detach() * k(y) * log pi(y)
+        g1, g3 = (torch.autograd.grad((p.detach() * k * logp).sum(), logits, retain_graph=True)[0]
+                  for k in (k1, k3))
+        torch.testing.assert_close(g1, grad_kl)  # exact: E[grad log pi] = 0
+        assert (g3 @ grad_kl) / (grad_kl @ grad_kl) < 0.3  # k3's pull is far weaker
 
 
 def test_rm_score_lands_on_the_final_real_token(run_dir):
@@ -379,3 +398,12 @@ def test_adaptive_kl_controller_by_hand():
     # below target: it shrinks, err capped at -0.2; on target it stays
     assert ppo.adapt_kl_coef(0.1, 0.0, 100, 6.0, 10000) == pytest.approx(0.1 * (1 - 0.2 * 0.01))
     assert ppo.adapt_kl_coef(0.1, 6.0, 100, 6.0, 10000) == pytest.approx(0.1)
+    # the default horizon is the run's episodes / 25.6 (Ziegler's 10,000 of 256k): over the
+    # cpu preset's 40 x 64 episodes, a KL held above target moves beta by a visible factor
+    cfg = ppo.Config()
+    assert ppo.kl_horizon(cfg) == pytest.approx(2560 / 25.6)
+    assert ppo.kl_horizon(ppo.Config(kl_horizon=10000)) == 10000
+    beta = 0.02
+    for _ in range(cfg.iterations):
+        beta = ppo.adapt_kl_coef(beta, 9.0, cfg.batch_size, 6.0, ppo.kl_horizon(cfg))
+    assert beta > 0.02 * 100  # (1 + 0.2 * 0.64) ** 40 = 123x
