@@ -18,6 +18,7 @@ and the evaluations of section 4. One run directory holds every artifact:
     python pipeline.py --preset tiny       # the whole recipe in well under a minute
     python pipeline.py --preset gpt2 --gpt2 path/to/gpt2   # one GPU, GPT-2 124M weights
     python pipeline.py --list              # each stage's settings for the preset
+    python pipeline.py --seed 1            # another draw of the whole recipe -> runs/cpu-seed1
 
 Each stage's Config defaults are the cpu preset's settings, so a stage run alone (`python
 sft.py --out runs/cpu`) trains what this file trains; PRESETS lists only what `tiny` and
@@ -116,15 +117,17 @@ class Stage:
         return json.loads(json.dumps({**d, **self.extra}))
 
 
-def stages(preset: str, out: Path, gpt2_weights: str = "", device: str = "auto") -> list[Stage]:
-    """The recipe for one preset: data -> pretrain -> sft -> collect -> rm -> ppo ... evaluate."""
+def stages(preset: str, out: Path, gpt2_weights: str = "", device: str = "auto",
+           seed: int = 0) -> list[Stage]:
+    """The recipe for one preset: data -> pretrain -> sft -> collect -> rm -> ppo ... evaluate.
+    seed: added to every stage's seed (see seeded)."""
     p, o = {"sweeps": SWEEPS, **PRESETS[preset]}, str(out)
     dev = {} if device == "auto" else {"device": device}
     labelers = {"labelers": dataclasses.asdict(world.PRESETS[preset])}  # who ranks and judges
 
-    def cfg(cls, key, **extra):  # the stage's Config: its defaults, the preset's, extra
-        return cls(**{**p.get(key, {}), **extra, "out": o,
-                      **(dev if "device" in cls.__dataclass_fields__ else {})})
+    def cfg(cls, key, **extra):  # the stage's Config: its defaults, the preset's, extra, seed
+        return seeded(cls(**{**p.get(key, {}), **extra, "out": o,
+                             **(dev if "device" in cls.__dataclass_fields__ else {})}), seed)
 
     importing = preset == "gpt2" or bool(gpt2_weights)
 
@@ -167,7 +170,8 @@ def stages(preset: str, out: Path, gpt2_weights: str = "", device: str = "auto")
         c = cfg(ppo.Config, "ppo", **change, **({"name": name} if name.startswith("sweep") else {}))
         seq.append(Stage(name, (f"{name}.pt", f"{name}_log.jsonl"), rl_reads, c, ppo.train,
                          f"{name}.pt"))
-    ecfg = evaluate.Config(**{**p.get("evaluate", {}), "out": o, "preset": preset, **dev})
+    ecfg = seeded(evaluate.Config(**{**p.get("evaluate", {}), "out": o, "preset": preset,
+                                     **dev}), seed)
     # (the PPO logs it reads are inside their checkpoints: a run made again with the same model
     # but other timings in its log re-runs nothing)
     models = tuple(f for st in seq[1:] for f in st.outputs if f.endswith(".pt"))
@@ -175,6 +179,14 @@ def stages(preset: str, out: Path, gpt2_weights: str = "", device: str = "auto")
                      tok_file + models + ("eval_prompts.jsonl", "corpus_val.txt", "cloze.jsonl"),
                      ecfg, evaluate.evaluate, extra=labelers))
     return seq
+
+
+def seeded(config, seed: int):
+    """The stage's Config with `seed` added to its own seed: another draw of everything that is
+    random in training and evaluation (model init, batch order, sampling, the labelers' noise
+    when they rank and judge). The world and its datasets stay as they are, as a study's data
+    do: a seed study measures the recipe's spread on the same data."""
+    return dataclasses.replace(config, seed=config.seed + seed) if seed else config
 
 
 def digest(path: Path, _memo: dict = {}) -> str | None:  # noqa: B006 (a deliberate memo)
@@ -322,15 +334,20 @@ def read_record(path: Path) -> dict:
                      f"every stage runs again (data files found are then used as yours)")
 
 
+def default_out(preset: str, seed: int = 0) -> Path:
+    """runs/<preset>, or runs/<preset>-seed<N> for another seed."""
+    return Path(f"runs/{preset}" + (f"-seed{seed}" if seed else ""))
+
+
 def run(preset: str = "cpu", out: str | None = None, gpt2_weights: str = "",
-        only: tuple = (), device: str = "auto") -> dict:
+        only: tuple = (), device: str = "auto", seed: int = 0) -> dict:
     """Run (or skip, or resume) every stage of the preset in out/; returns the results."""
-    out = Path(out or f"runs/{preset}")
+    out = Path(out or default_out(preset, seed))
     out.mkdir(parents=True, exist_ok=True)
     if preset == "gpt2" and not gpt2_weights and not (out / "base.pt").exists():
         raise SystemExit("the gpt2 preset starts from GPT-2's weights: --gpt2 DIR (a local "
                          "Hugging Face directory with model.safetensors) or --gpt2 gpt2 (the hub)")
-    seq = stages(preset, out, gpt2_weights, device)
+    seq = stages(preset, out, gpt2_weights, device, seed)
     unknown = set(only) - {st.name for st in seq}
     if unknown:
         raise SystemExit(f"--only: no stage {', '.join(sorted(unknown))} in preset {preset} "
@@ -366,7 +383,9 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--preset", default="cpu", choices=sorted(PRESETS))
-    ap.add_argument("--out", help="run directory (default runs/<preset>)")
+    ap.add_argument("--out", help="run directory (default runs/<preset>, runs/<preset>-seed<N>)")
+    ap.add_argument("--seed", type=int, default=0, help="added to every stage's seed: another "
+                    "draw of the recipe on the same data (a seed study: 0, 1, 2)")
     ap.add_argument("--gpt2", default="", help="gpt2 preset: GPT-2 weights, a local directory "
                     "or a hub name (downloads once)")
     ap.add_argument("--only", default="", help="comma-separated stages to run (default: all)")
@@ -376,10 +395,12 @@ def main(argv=None):
                     "(also: INSTRUCTGPT_DEBUG=1)")
     a = ap.parse_args(argv)
     if a.list:
-        for st in stages(a.preset, Path(a.out or f"runs/{a.preset}"), a.gpt2, a.device):
+        for st in stages(a.preset, Path(a.out or default_out(a.preset, a.seed)), a.gpt2,
+                         a.device, a.seed):
             print(f"{st.name:<10} {json.dumps(st.settings())}")
         return None
-    return run(a.preset, a.out, a.gpt2, tuple(x for x in a.only.split(",") if x), a.device)
+    return run(a.preset, a.out, a.gpt2, tuple(x for x in a.only.split(",") if x), a.device,
+               a.seed)
 
 
 if __name__ == "__main__":

@@ -125,6 +125,20 @@ def test_partial_user_data_and_unknown_stages_are_clear_errors(tmp_path):
         pipeline.run("tiny", str(d), only=("nope",))
 
 
+def test_seed_reaches_every_stage_and_only_the_stages(tmp_path):
+    """--seed N: every stage's seed moves by N (another draw of training, sampling and the
+    labelers' noise), the world's data stay the same, and the run has its own directory."""
+    base = {st.name: st for st in pipeline.stages("cpu", tmp_path)}
+    other = {st.name: st for st in pipeline.stages("cpu", tmp_path, seed=2)}
+    assert other["data"].settings() == base["data"].settings()  # the same world and datasets
+    for name, st in base.items():
+        if name != "data":
+            want = {**st.settings(), "seed": st.config.seed + 2}
+            assert other[name].settings() == want, name  # nothing else differs
+    assert pipeline.default_out("cpu") == pipeline.Path("runs/cpu")
+    assert pipeline.default_out("cpu", 2) == pipeline.Path("runs/cpu-seed2")
+
+
 def test_gpt2_preset_on_a_tiny_random_gpt2(tmp_path, monkeypatch):
     """The gpt2 preset's path: GPT-2 weights become base.pt, tiktoken's GPT-2 encoding is the
     tokenizer. Stand-ins: a 1-layer random GPT-2 saved by transformers, and an encoding named
