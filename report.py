@@ -18,6 +18,10 @@ it has measured; nothing here loads a model or samples. The input is evaluate's 
 (what results.json holds) and, for the scatter and the training curves, the per-answer scores
 and the PPO logs it passes beside it.
 
+A finding counts when it holds over seeds: `python report.py RUN [RUN ...] --out DIR` reads the
+results.json of runs that differ only in `pipeline.py --seed` and writes seeds.md and
+seeds.json, each figure and target as mean [min, max] (`seed_study`).
+
 Deviations from the paper: none of its own; the measures' deviations are evaluate.py's.
 """
 
