@@ -57,10 +57,14 @@ def test_tiny_end_to_end(tiny):
     assert {"acc", "agreement", "eval_answers_gold_corr"} <= set(res["reward_model"])
     assert set(res["overoptimisation"]) == {"ppo", "ppo_ptx", "sweep_beta_0.002"}
     assert list(res["sweeps"]["beta"]) == ["0.002"]
-    assert set(res["targets"]) == {
-        "ppo_win_rate_vs_sft", "sft_win_rate_vs_few_shot_base", "rm_accuracy_vs_agreement",
-        "ppo_alignment_tax", "ppo_ptx_tax_recovered", "ppo_ptx_win_rate_minus_ppo",
-        "gold_rises_then_falls"}
+    always = {"ppo_win_rate_vs_sft", "sft_win_rate_vs_few_shot_base", "rm_accuracy_vs_agreement",
+              "ppo_alignment_tax", "ppo_ptx_tax_recovered", "ppo_ptx_win_rate_minus_ppo",
+              "rm_best_of_n_win_rate_vs_sft", "ppo_ptx_win_rate_vs_sft", "ppo_ptx_metadata_vs_sft",
+              "gold_rises_then_falls"}
+    by_fault = {f"rm_orders_{f.split()[0]}_pairs"  # only the faults this tiny run's samples show
+                for f in res["reward_model"]["by_fault"]["faults"]
+                if f in ("hallucinates", "harmful or rude")}
+    assert set(res["targets"]) == always | by_fault
     assert set(res["stages"]) == {s.name for s in pipeline.stages("tiny", d)}
     assert res["samples"] and all("ppo" in s for s in res["samples"])
     for p in ("win_rates", "reward_vs_gold", "alignment_tax", "overoptimisation", "kl_frontier",

@@ -166,7 +166,7 @@ def test_rm_score_lands_on_the_final_real_token(run_dir):
     assert 0 < ended.float().mean() < 1  # both kinds of rows are in the batch
     score = torch.arange(1.0, len(tokens) + 1)
     rewards, _ = ppo.kl_penalized_rewards(batch["logprobs"], batch["ref_logprobs"], score, mask,
-                                          0.0, "k1")
+                                          0.0)
     for b in range(len(tokens)):
         last = am[b].nonzero().max().item()  # column of the final real token
         assert rewards[b].nonzero().squeeze(1).tolist() == [last - 1]  # entry t: token t+1
