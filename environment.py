@@ -53,7 +53,7 @@ def rm_reward(rm: reward.RewardModel, eot_id: int, no_eot_penalty: float):
     normalised reward, read at each response's end-of-text [D1]; no_eot_penalty for responses
     that never ended [D10]."""
     def reward_fn(tokens, attention_mask, response_mask):
-        score = rm(tokens, attention_mask)  # reads the last real token of each row
+        score = rm(tokens, attention_mask, response_mask)  # read at each row's last token
         return torch.where(ended(tokens, response_mask, eot_id), score, no_eot_penalty)
     return reward_fn
 

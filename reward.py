@@ -21,7 +21,8 @@ Reads out/sft.pt (made by `python sft.py --out DIR`) and out/rm_prompts.jsonl, o
 (made by `python -m world --out DIR`); writes out/comparisons.jsonl, out/rm.pt, out/reward.jsonl.
 
 Glossary:
-    r_theta(x, y)  `RewardModel(tokens, attention_mask)`: the head's scalar at y's end-of-text
+    r_theta(x, y)  `RewardModel(tokens, attention_mask, response_mask)`: the head's scalar at
+                   y's end-of-text (+ lm_coef times the mean log-likelihood of y, extension 8)
     x, y           a prompt in data.TEMPLATE, and a response
     K              responses ranked for one prompt, drawn from U{k_min..k_max}
     C(K,2)         K(K-1)/2 pairs of one prompt, all in one batch element
@@ -50,6 +51,14 @@ Deviations from the paper:
    the RM never learns to read the prompt: PPO then found that a thank-you note scored well
    whatever was asked (docs/EXPERIMENTS.md). The paper's comparisons
    come from a larger and more varied pool of outputs than one small SFT model's.
+
+Extension (not the paper's; off by default):
+8. `--lm_coef c`: r_theta(x, y) = head(h_eot) + c * (1/|y|) sum_t log p_theta(y_t | x, y_<t), the
+   RM keeping its (tied) unembedding and reading the likelihood it gives y. The head alone does
+   not learn to check a stated fact against what the model knows, though the SFT model's own
+   likelihood orders an answer above it with one fact swapped 95% of the time; the term lets
+   Eq. 1 start from that knowledge (as generative verifiers, Zhang et al. 2024). c is fixed: Adam
+   would move a learnt scalar by ~lr a step. docs/EXPERIMENTS.md measures it over 3 seeds.
 """
 
 import dataclasses
@@ -89,6 +98,7 @@ class Config:
     off_prompt: int = 1  # of each prompt's K samples, how many answer another prompt (deviation 7)
     recollect: bool = False  # sample and rank again even if out/comparisons.jsonl exists
     collect_only: bool = False  # stop after writing comparisons.jsonl
+    lm_coef: float = 0.0  # extension 8: weight of the RM's own mean log-likelihood of y (0 = paper)
     epochs: int = 1  # passes over the comparisons (paper C.2: one; more overfits)
     batch_size: int = 8  # prompts per step, each with all its C(K,2) pairs (paper: 64)
     lr: float = 1e-4  # peak learning rate, cosine decay to lr/10 (paper: 9e-6 for 6B)
@@ -210,31 +220,41 @@ def encode_comparisons(comps: list, enc, block_size: int) -> tuple[list[dict], i
 
 
 class RewardModel(nn.Module):
-    """r_theta(x, y): the SFT GPT's body (its unembedding unused) and a scalar head (paper 3.5).
+    """r_theta(x, y): the SFT GPT's body and a scalar head (paper 3.5); with lm_coef != 0 also
+    its unembedding, for the likelihood term of extension 8 (otherwise unused).
 
     `gpt` and `head` are plain attributes so that ppo.py can copy both into its value function
     (paper 3.5: the value function is initialised from the RM)."""
 
-    def __init__(self, body: gpt.GPT):
+    def __init__(self, body: gpt.GPT, lm_coef: float = 0.0):
         super().__init__()
-        self.gpt = body
+        self.gpt, self.lm_coef = body, lm_coef
         n = body.config.n_embd
         self.head = nn.Linear(n, 1)
         nn.init.normal_(self.head.weight, std=1 / math.sqrt(n + 1))  # as Stiennon et al. 2020
         nn.init.zeros_(self.head.bias)
         self.register_buffer("bias", torch.zeros(()))  # normalisation, set by normalize()
 
-    def forward(self, tokens, attention_mask=None):
-        """tokens, attention_mask (B, T), padded on either side -> rewards (B,), read at each
-        row's last real token (the end-of-text), never at padding."""
+    def forward(self, tokens, attention_mask=None, response_mask=None):
+        """tokens, attention_mask, response_mask (B, T), padded on either side -> rewards (B,),
+        read at each row's last real token (the end-of-text), never at padding; with lm_coef,
+        plus lm_coef times the mean log-likelihood of the response_mask's tokens."""
         h = self.gpt.body(tokens, attention_mask)  # (B, T, C)
         T = tokens.shape[1]
         if attention_mask is None:
             last = torch.full((len(tokens),), T - 1, device=tokens.device)
         else:  # the last column where the mask is 1
             last = T - 1 - attention_mask.flip(-1).argmax(-1)  # (B,)
-        h = h[torch.arange(len(tokens), device=tokens.device), last]  # (B, C)
-        return self.head(h).squeeze(-1).float() - self.bias
+        r = self.head(h[torch.arange(len(tokens), device=tokens.device), last]).squeeze(-1)
+        r = r.float() - self.bias
+        if self.lm_coef:
+            if response_mask is None:
+                raise ValueError("a reward model with lm_coef needs the response_mask")
+            keep = response_mask[:, 1:].bool()  # entry t scores token t + 1
+            lp = gpt.token_logprobs(self.gpt.lm_head(h[:, :-1][keep]), tokens[:, 1:][keep])
+            ll = torch.zeros(keep.shape, device=lp.device).masked_scatter(keep, lp).sum(1)
+            r = r + self.lm_coef * ll / keep.sum(1).clamp(min=1)  # extension 8
+        return r
 
 
 def load_reward_model(path, enc=None, device="cpu"):
@@ -247,7 +267,7 @@ def load_reward_model(path, enc=None, device="cpu"):
     if not ck.get("normalized"):  # a checkpoint of an unfinished run: no bias yet (paper 3.5)
         raise ValueError(f"{path} is from an unfinished training run (not yet normalised); "
                          f"finish it with: {RM_CMD.format(out=path.parent)} --resume")
-    model = RewardModel(gpt.GPT(gpt.GPTConfig.from_dict(ck["config"])))
+    model = RewardModel(gpt.GPT(gpt.GPTConfig.from_dict(ck["config"])), ck.get("lm_coef", 0.0))
     model.load_state_dict(ck["model"])
     return model.to(device).eval(), ck
 
@@ -256,6 +276,7 @@ def save_reward_model(model, path, enc, cfg, step, hist, opt, extra=None, log=No
     """rm.pt: what load_reward_model needs, plus what an exact resume needs."""
     stage.save_checkpoint({"config": dataclasses.asdict(model.gpt.config), "kind": "reward",
                            "model": model.state_dict(), "bias": model.bias.item(), "step": step,
+                           "lm_coef": model.lm_coef,
                            "tokenizer": tok.tokenizer_id(enc), "history": hist,
                            "train_config": dataclasses.asdict(cfg), "optimizer": opt.state_dict(),
                            "rng": stage.rng_state(), **(extra or {})}, path, log)
@@ -264,8 +285,9 @@ def save_reward_model(model, path, enc, cfg, step, hist, opt, extra=None, log=No
 def forward_batch(model: RewardModel, examples: list[dict], pad_id: int, device):
     """One forward for all responses of a batch of prompts: each response once, sum(K) rows.
     Returns scores (B, K_max) padded with 0 and rankings (B, K_max) padded with -1."""
-    tokens, am, _ = gpt.batch_pairs([p for ex in examples for p in ex["pairs"]], pad_id, device)
-    flat = model(tokens, am)  # (sum K,)
+    tokens, am, resp = gpt.batch_pairs([p for ex in examples for p in ex["pairs"]], pad_id,
+                                       device)
+    flat = model(tokens, am, resp)  # (sum K,)
     ks = [len(ex["pairs"]) for ex in examples]
     scores = pad_sequence(list(flat.split(ks)), batch_first=True)  # (B, K_max)
     ranking = pad_sequence([torch.tensor(ex["ranking"]) for ex in examples], batch_first=True,
@@ -282,9 +304,9 @@ def score_batch(model: RewardModel, enc, prompts: list[str], responses: list[str
     bs, out = model.gpt.config.block_size, []
     pairs = [encode(enc, p, r, bs)[:2] for p, r in zip(prompts, responses, strict=True)]
     for s in range(0, len(pairs), batch_size):
-        tokens, am, _ = gpt.batch_pairs(pairs[s:s + batch_size], enc.eot_token, dev)
+        tokens, am, resp = gpt.batch_pairs(pairs[s:s + batch_size], enc.eot_token, dev)
         with stage.autocast(dev.type, dtype):
-            out.append(model(tokens, am).float().cpu())
+            out.append(model(tokens, am, resp).float().cpu())
     model.train(was)
     return torch.cat(out) if out else torch.zeros(0)
 
@@ -379,7 +401,7 @@ def train(cfg: Config) -> dict:
     device = stage.pick_device(cfg.device)
     body, enc, _ = load_sft(cfg)
     torch.manual_seed(cfg.seed)  # the head's init and dropout
-    model = RewardModel(body).to(device)
+    model = RewardModel(body, cfg.lm_coef).to(device)
     train_c, val_c = split_comparisons(comps, cfg.val_fraction, cfg.seed)
     examples, n_cut = encode_comparisons(train_c, enc, body.config.block_size)
     opt = stage.make_optimizer(model, cfg.lr, cfg.weight_decay)

@@ -112,6 +112,46 @@ def test_reward_read_at_last_real_token(fused):
             torch.testing.assert_close(r_left[1], r_right[1], atol=1e-5, rtol=1e-5)
 
 
+def test_lm_coef_adds_the_mean_log_likelihood_of_the_response():
+    """Extension 8 against a plain loop: head at EOT + c * mean over response tokens of
+    log softmax(logits)[next token], the same left-padded or alone, and saved with the model."""
+    model = small_rm(seed=3)
+    model.lm_coef = 0.7
+    g = torch.Generator().manual_seed(1)
+    pairs = [(torch.randint(1, 97, (n_p + n_r,), generator=g).tolist(), n_p)
+             for n_p, n_r in ((5, 4), (9, 1), (3, 12))]
+    with torch.no_grad():
+        tokens, am, resp = gpt.batch_pairs(pairs, 0)
+        got = model(tokens, am, resp)
+        for b, (ids, n_p) in enumerate(pairs):
+            x = torch.tensor([ids])
+            logits, _ = model.gpt(x)
+            logp = torch.log_softmax(logits[0].double(), -1)
+            ll = [logp[t - 1, ids[t]].item() for t in range(n_p, len(ids))]  # response tokens
+            head = (model.head(model.gpt.body(x)[0, -1]) - model.bias).item()
+            want = head + 0.7 * sum(ll) / len(ll)
+            assert got[b].item() == pytest.approx(want, abs=1e-4)
+        with pytest.raises(ValueError, match="response_mask"):
+            model(tokens, am)
+
+
+def test_lm_coef_survives_a_checkpoint(tmp_path):
+    """The coefficient is the model's (not a weight): rm.pt keeps it, so PPO's reward and the
+    evaluation read the same r_theta that Eq. 1 trained."""
+    model = small_rm(seed=4)
+    model.lm_coef = 0.5
+    enc = type("Enc", (), {"name": "gpt2"})()  # tokenizer_id's short path: no ranks needed
+    opt = torch.optim.AdamW(model.parameters())
+    reward.save_reward_model(model, tmp_path / "rm.pt", enc, reward.Config(lm_coef=0.5), 1, {},
+                             opt, {"normalized": True})
+    loaded, _ = reward.load_reward_model(tmp_path / "rm.pt", enc)
+    assert loaded.lm_coef == 0.5
+    seq = torch.randint(1, 97, (2, 9))
+    resp = (torch.arange(9) >= 5).long().expand(2, 9)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(seq, None, resp), model(seq, None, resp))
+
+
 def test_each_response_forwarded_once():
     model = small_rm()
     rows = []
@@ -213,10 +253,10 @@ def test_training_forwards_each_response_once(run, tmp_path, monkeypatch):
     d = clone(run, tmp_path / "c", 12)
     rows, real = [], RewardModel.forward
 
-    def counting(self, tokens, attention_mask=None):
+    def counting(self, tokens, attention_mask=None, response_mask=None):
         if self.training:  # the optimisation steps; evaluation runs in eval mode
             rows.append(len(tokens))
-        return real(self, tokens, attention_mask)
+        return real(self, tokens, attention_mask, response_mask)
 
     monkeypatch.setattr(RewardModel, "forward", counting)
     cfg = cfg_for(d, epochs=2, batch_size=4, val_fraction=0.25)
@@ -322,3 +362,27 @@ def test_errors(run, tmp_path):
         reward.load_reward_model(d / "rm.pt")
     with pytest.raises(ValueError, match="not a reward model"):
         reward.load_reward_model(run / "sft.pt")
+
+
+def test_lm_coef_trains_normalises_and_reaches_ppo(run, tmp_path):
+    """Extension 8 through the stage: Eq. 1 trains the likelihood term with the head, the bias
+    makes the demonstrations score 0 with it, and PPO's reward_fn reads the same r_theta."""
+    import environment as env
+
+    d = clone(run, tmp_path / "lm", 40)
+    reward.train(cfg_for(d, lm_coef=1.0))
+    rm, ck = reward.load_reward_model(d / "rm.pt")
+    assert rm.lm_coef == ck["lm_coef"] == 1.0 and ck["train_config"]["lm_coef"] == 1.0
+    enc = stage.load_encoding(d, ck["tokenizer"])
+    demos = data.read_sft(d / "sft.jsonl")
+    r = reward.score_batch(rm, enc, [x["prompt"] for x in demos], [x["response"] for x in demos])
+    assert abs(r.double().mean().item()) < 1e-4  # the bias saw the likelihood term too
+    pairs = [reward.encode(enc, x["prompt"], x["response"], rm.gpt.config.block_size)[:2]
+             for x in demos[:6]]
+    tokens, am, resp = gpt.batch_pairs(pairs, enc.eot_token)
+    with torch.no_grad():
+        got = env.rm_reward(rm, enc.eot_token, -1.0)(tokens, am, resp)
+        rm.lm_coef = 0.0
+        head_only = rm(tokens, am)
+    torch.testing.assert_close(got, r[:6], atol=1e-5, rtol=1e-5)
+    assert not torch.allclose(got, head_only)  # the likelihood term is in PPO's reward
