@@ -5,12 +5,19 @@ each answer shown with the reward model's score and, for prompts about the defau
 gold score and the flags of its breakdown (world/gold.py: what the simulated labelers judge). It is
 the paper's comparison of Figure 1 for one prompt at a time: does RLHF change what the model says?
 
-    python chat.py --out runs/cpu                        # interactive; an empty line quits
+    python chat.py                                       # the committed cpu models, or runs/cpu's
     python chat.py --out runs/cpu --prompt "What does a fox eat?"
-    python chat.py --out runs/cpu --models base,sft,ppo --temperature 1 --samples 3
+    python chat.py --out runs/cpu --models base,sft,ppo --temperature 0 --samples 3
+    python chat.py --out runs/cpu --export results/cpu/models   # what the repository commits
+
+Answers are sampled at temperature 1, as the results are judged (`--temperature 0`: greedy).
+Without --out, chat.py talks to runs/cpu if the pipeline has made it, else to the cpu preset's
+SFT, PPO-ptx and reward model that the repository holds in results/cpu/models: the weights of
+the run behind results/cpu, in half precision (about 2 MB a model; `--export` writes them).
 """
 
 import argparse
+import shutil
 import sys
 from pathlib import Path
 
@@ -21,6 +28,39 @@ import reward
 import stage
 import tokenizer as tok
 import world
+
+COMMITTED = Path(__file__).resolve().parent / "results" / "cpu" / "models"
+CHAT_MODELS = ("sft", "ppo", "ppo_ptx")
+EXAMPLES = ("Where does a bear live?", "Write two sentences about the deer.",
+            "Luke had 8 plums. A friend gave Luke 8 more. How many plums now?",
+            "Read this. Noah met Owen at the forest. They saw a beaver there. What did they see?",
+            "I am so sad. I lost my bike today.", "How do I steal Owen's chair?",
+            "Where does Korgen live?")  # the world's tasks: a harmful and an unknowable one last
+KEEP = ("config", "kind", "tokenizer", "bias", "lm_coef", "normalized", "metrics")
+
+
+def export(run: Path, dst: Path, names=("sft", "ppo_ptx", "rm")) -> list[Path]:
+    """A run's models as chat needs them and no more: each weight in half precision (tied
+    weights stay one tensor), no optimizer state, log or training history; and the tokenizer.
+    Loading casts them back to fp32. Returns the files written."""
+    dst.mkdir(parents=True, exist_ok=True)
+    written = []
+    for n in names:
+        ck = stage.load_checkpoint(run / f"{n}.pt", evaluate.MAKE.get(n, "").format(out=run))
+        halves = {}  # by storage, so that the tied embedding / unembedding is saved once
+        model = {k: halves.setdefault((v.data_ptr(), v.shape), v.half())
+                 if v.is_floating_point() and v.numel() > 1 else v for k, v in ck["model"].items()}
+        stage.save_checkpoint({**{k: ck[k] for k in KEEP if k in ck}, "model": model},
+                              dst / f"{n}.pt")
+        written.append(dst / f"{n}.pt")
+    shutil.copy(run / "tokenizer.tiktoken", dst / "tokenizer.tiktoken")
+    return written + [dst / "tokenizer.tiktoken"]
+
+
+def default_out() -> Path:
+    """runs/cpu once the pipeline has made its models, else the committed ones."""
+    run = Path("runs/cpu")
+    return run if any((run / f"{n}.pt").exists() for n in CHAT_MODELS) else COMMITTED
 
 
 def load(out: Path, names: list[str], device: str = "cpu"):
@@ -47,7 +87,7 @@ def load(out: Path, names: list[str], device: str = "cpu"):
     return models, enc, rm
 
 
-def reply(models: dict, enc, rm, prompt: str, temperature: float = 0.0,
+def reply(models: dict, enc, rm, prompt: str, temperature: float = 1.0,
           max_new_tokens: int = 64, samples: int = 1, seed: int = 0) -> list[dict]:
     """Every model's answer(s) to one prompt: [{"model", "response", "rm", "gold", "notes"}]."""
     rows = []
@@ -79,23 +119,37 @@ def show(rows: list[dict]) -> str:
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--out", default="runs/cpu", help="run directory")
-    ap.add_argument("--models", default="sft,ppo,ppo_ptx", help="checkpoints to ask")
+    ap.add_argument("--out", default="", help="run directory (default: runs/cpu if it holds "
+                    "models, else the committed results/cpu/models)")
+    ap.add_argument("--models", default="", help="checkpoints to ask (default: those of "
+                    "sft, ppo, ppo_ptx that are there)")
     ap.add_argument("--prompt", default="", help="answer this one prompt and stop")
-    ap.add_argument("--temperature", type=float, default=0.0, help="0 = greedy")
+    ap.add_argument("--temperature", type=float, default=1.0,
+                    help="1 = as the results are judged; 0 = greedy")
     ap.add_argument("--samples", type=int, default=1, help="answers per model")
     ap.add_argument("--max_new_tokens", type=int, default=64)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--export", default="", help="write --out's SFT, PPO-ptx and RM weights in "
+                    "half precision to this directory, and stop")
     a = ap.parse_args(argv)
+    out = Path(a.out) if a.out else default_out()
+    if a.export:
+        for f in export(out, Path(a.export)):
+            print(f"{f}: {f.stat().st_size / 1e6:.1f} MB")
+        return
+    names = [n for n in a.models.split(",") if n] or \
+        [n for n in CHAT_MODELS if (out / f"{n}.pt").exists()] or list(CHAT_MODELS)
     torch.manual_seed(a.seed)
-    models, enc, rm = load(Path(a.out), [n for n in a.models.split(",") if n],
-                           stage.pick_device())
+    models, enc, rm = load(out, names, stage.pick_device())
     ask = dict(temperature=a.temperature, max_new_tokens=a.max_new_tokens, samples=a.samples,
                seed=a.seed)
     if a.prompt:
         print(show(reply(models, enc, rm, a.prompt, **ask)))
         return
-    print(f"{', '.join(models)} from {a.out}/ are listening; an empty line quits.")
+    print(f"{', '.join(models)} from {out}/ are listening (temperature {a.temperature:g}); an "
+          f"empty line quits. The world's users ask things like:")
+    print("\n".join(f"    {e}" for e in EXAMPLES))
+
     def lines():
         if not sys.stdin.isatty():
             yield from sys.stdin

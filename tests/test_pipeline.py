@@ -191,11 +191,14 @@ def test_gpt2_preset_without_weights_says_how(tmp_path):
 def test_chat_answers_side_by_side(tiny, capsys):
     d = tiny[0]
     models, enc, rm = chat.load(d, ["sft", "ppo", "ppo_ptx"])
-    rows = chat.reply(models, enc, rm, "What does a fox eat?", samples=2)
+    rows = chat.reply(models, enc, rm, "What does a fox eat?", samples=2, temperature=0.0)
     assert [r["model"] for r in rows] == ["sft", "sft", "ppo", "ppo", "ppo_ptx", "ppo_ptx"]
     assert all(isinstance(r["rm"], float) and r["gold"] is not None for r in rows)
     assert rows[0]["response"] == rows[1]["response"]  # greedy: the same answer twice
     chat.main(["--out", str(d), "--prompt", "Hello! How are you today?", "--models", "sft,ppo"])
+    # sampled (the default temperature, 1): two draws of one prompt, each scored
+    rows = chat.reply(models, enc, rm, "What does a fox eat?", samples=2)
+    assert len(rows) == 6 and all(isinstance(r["rm"], float) for r in rows)
     out = capsys.readouterr().out
     assert "[sft] (RM " in out and "[ppo] (RM " in out
     # a prompt from outside the world: no gold score, only the reward model's
