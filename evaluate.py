@@ -398,7 +398,10 @@ def evaluate(cfg: Config, stages: dict | None = None) -> dict:
              "ended": sum(r["ended"] for r in rows) / len(rows),
              "win_rate_vs_sft": win_rate(texts, resp, [r["response"] for r in answers["sft"]],
                                          labelers, cfg.seed),
-             "metadata": metadata([b for _, b in judged])}
+             "metadata": metadata([b for _, b in judged]),
+             "metadata_n": {k: sum(b.get(k) is not None for _, b in judged)  # its prompts
+                            for k in ("follows_instruction", "hallucination",
+                                      "declines_harmful", "rude", "appropriate")}}
         if "examples" in rows[0]:
             m["few_shot_examples"] = sum(r["examples"] for r in rows) / len(rows)
         if rm is not None:

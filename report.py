@@ -4,12 +4,17 @@ Paper: Ouyang et al. 2022, section 4 "Results". evaluate.py
 measures; this file only presents what it measured, in the paper's order, and checks the
 targets the project set itself against the paper's findings:
 
-    Figure 1        plots/win_rates.png: win rate against SFT, per model, with 95% intervals
+    Figure 1        plots/win_rates.png: win rate against SFT, per model, with 95% intervals,
+                    and the reference points (SFT greedy, best of n by RM and by gold, the
+                    judges' ceiling) as lines
     section 3.5     plots/reward_vs_gold.png: the RM's score of every evaluation answer
-    4.2, Fig. 28-29 plots/alignment_tax.png: held-out loss, cloze accuracy, the gamma trade-off
-    Gao et al. 2022 plots/overoptimisation.png, plots/kl_frontier.png: RM score, gold score and
-                    KL through each PPO run
-    Figure 4        plots/metadata.png: follows the instruction, hallucinates, declines, rude
+    4.2, Fig. 28-29 plots/alignment_tax.png: held-out loss and cloze accuracy as changes against
+                    the base model (the tax's reference, as the targets'), the gamma trade-off
+    Gao et al. 2022 plots/overoptimisation.png: gold and RM score of the roll-outs against
+                    sqrt(KL), block means, the longest run in bold; plots/kl_frontier.png: each
+                    run's win rate against its final KL, beside best-of-n's (KL <= log n - (n-1)/n)
+    Figure 4        plots/metadata.png: follows the instruction, hallucinates, declines, rude, with
+                    95% intervals over the prompts each applies to
     all of them     results.md: the tables, the targets, each stage's wall time, side-by-side
                     answers
 
@@ -27,6 +32,7 @@ Deviations from the paper: none of its own; the measures' deviations are evaluat
 
 import argparse
 import json
+import math
 from pathlib import Path
 
 LABELS = {"base": "base (zero-shot)", "base_few_shot": "base (few-shot)", "sft": "SFT",
@@ -93,103 +99,186 @@ def targets(res: dict) -> dict:
     return t
 
 
+REFS = {"sft_greedy": ("SFT greedy", "tab:green"),
+        "sft_best_of_n_rm": ("RM's best of {n}", "tab:purple"),
+        "sft_best_of_n_gold": ("gold's best of {n}", "tab:orange"),
+        "best": ("judges' ceiling", "black")}
+
+
+def _blocks(log: list[dict], key: str, w: int) -> list[float]:
+    """Means over blocks of w iterations, as evaluate.overoptimisation reads a run."""
+    return [sum(r[key] for r in log[i:i + w]) / len(log[i:i + w]) for i in range(0, len(log), w)]
+
+
 def plots(res: dict, out: Path, logs: dict, models: dict) -> None:
-    """plots/win_rates, reward_vs_gold, alignment_tax, overoptimisation, kl_frontier, metadata."""
+    """plots/win_rates, reward_vs_gold, alignment_tax, overoptimisation, kl_frontier, metadata:
+    each titled with what it shows, measured; changes are drawn against their reference."""
     from matplotlib.figure import Figure  # no pyplot: a notebook's backend stays as it was
 
     def subplots(*grid, figsize):
         fig = Figure(figsize=figsize)
         return fig, fig.subplots(*grid)
+
+    def save(fig, name):
+        fig.tight_layout()
+        fig.savefig(d / f"{name}.png", dpi=100)
     d = out / "plots"
     d.mkdir(exist_ok=True)
-    m = res["models"]
+    m, ref, n_best = res["models"], res.get("reference", {}), _best_of(res)
     keys = [k for k in LABELS if k in m]
+    top = next((k for k in ("ppo_ptx", "ppo") if k in m), "sft")  # InstructGPT, if present
 
-    fig, ax = subplots(1, 1, figsize=(6, 3.5))
+    # Figure 1: win rates with their intervals, and the reference points as lines
+    fig, ax = subplots(1, 1, figsize=(7, 3.8))
     rates = [m[k]["win_rate_vs_sft"] for k in keys]
     ax.bar([LABELS[k] for k in keys], [r["rate"] for r in rates], color="tab:blue",
            yerr=[[r["rate"] - r["lo"] for r in rates], [r["hi"] - r["rate"] for r in rates]],
            capsize=4)
     ax.axhline(0.5, color="grey", lw=0.8, ls="--")
+    for k, (lab, color) in REFS.items():
+        if k in ref:
+            r = ref[k]["win_rate_vs_sft"]["rate"]
+            ax.axhline(r, color=color, lw=1, ls=":")
+            ax.text(len(keys) - 0.45, r, f"{lab.format(n=n_best)} {r:.0%}", color=color,
+                    fontsize=7, va="bottom", ha="right")
     ax.set_ylim(0, 1)
     ax.set_ylabel("win rate against SFT")
-    ax.set_title("Held-out labelers, held-out prompts (paper Fig. 1)")
+    wins = ", ".join(f"{LABELS[k]} wins {m[k]['win_rate_vs_sft']['rate']:.0%}"
+                     for k in ("ppo", "ppo_ptx") if k in m)
+    ax.set_title(f"Against SFT{': ' + wins if wins else ''}\n(held-out labelers and prompts, "
+                 f"95% intervals; paper Fig. 1)", fontsize=9)
     ax.tick_params(axis="x", labelsize=8)
-    fig.tight_layout()
-    fig.savefig(d / "win_rates.png", dpi=100)
+    save(fig, "win_rates")
 
     if "rm_all" in models.get("sft", {}):
-        fig, ax = subplots(1, 1, figsize=(5, 4))
+        fig, ax = subplots(1, 1, figsize=(5.5, 4))
         for k in keys:
             ax.scatter(models[k]["gold_all"], models[k]["rm_all"], s=6, alpha=0.5, label=LABELS[k])
-        ax.set_xlabel("gold score")
+        ax.set_xlabel("gold score (what the labelers judge)")
         ax.set_ylabel("reward model score")
-        ax.set_title(f"r = {res['reward_model']['eval_answers_gold_corr']:.2f}")
+        rm = res["reward_model"]
+        ax.set_title(f"The RM against the gold score, every evaluation answer: Pearson r = "
+                     f"{rm['eval_answers_gold_corr']:.2f};\nit orders "
+                     f"{rm['eval_answers_order_acc']:.0%} of same-prompt pairs as gold does",
+                     fontsize=9)
         ax.legend(fontsize=7)
-        fig.tight_layout()
-        fig.savefig(d / "reward_vs_gold.png", dpi=100)
+        save(fig, "reward_vs_gold")
 
-    tk = [k for k in keys if m[k].get("heldout_loss") is not None]
-    if tk:
-        fig, axes = subplots(1, 3, figsize=(12, 3.4))
-        for ax, f, lab in ((axes[0], "heldout_loss", "held-out pretraining loss (lower: better)"),
-                           (axes[1], "cloze_acc", "cloze accuracy (higher: better)")):
-            vals = [m[k][f] if m[k][f] is not None else 0 for k in tk]
-            ax.bar([LABELS[k] for k in tk], vals, color="tab:orange")
-            ax.set_title(lab, fontsize=9)
+    # Fig. 28-29's alignment tax: each measure as a change against the pretrained model
+    taxed = [(LABELS[k], m[k]) for k in ("sft", "ppo", "ppo_ptx") if k in m] + \
+        [(f"PPO, {'beta' if kind == 'beta' else 'gamma'}={k}", v)
+         for kind, sw in res.get("sweeps", {}).items() for k, v in sw.items()]
+    base = m.get("base", {})
+    taxed = [(lab, x) for lab, x in taxed if x.get("heldout_loss") is not None]
+    if base.get("heldout_loss") is not None and taxed:
+        fig, axes = subplots(1, 3, figsize=(13, 3.6))
+        labs = [lab for lab, _ in taxed]
+        for ax, f, scale, what in (
+                (axes[0], "heldout_loss", 1, "held-out loss - base's, nats (above 0: a tax)"),
+                (axes[1], "cloze_acc", 100, "cloze accuracy - base's, points (below 0: a tax)")):
+            if base.get(f) is None:
+                continue
+            dv = [((x.get(f) or 0) - base[f]) * scale for _, x in taxed]
+            ax.bar(labs, dv, color=["tab:red" if (v > 0) == (f == "heldout_loss") and v != 0
+                                    else "tab:green" for v in dv])
+            ax.axhline(0, color="black", lw=0.8)
+            ax.set_title(what, fontsize=9)
             ax.tick_params(axis="x", labelsize=7, rotation=20)
         pts = res.get("ptx_tradeoff", [])
         if len(pts) > 1:
             ax = axes[2]
-            ax.plot([p["heldout_loss"] for p in pts], [p["win_rate"] for p in pts], "o-")
-            for p in pts:
-                ax.annotate(f"{p['gamma']:g}", (p["heldout_loss"], p["win_rate"]), fontsize=8)
-            ax.set_xlabel("held-out pretraining loss")
+            x = [p["heldout_loss"] - base["heldout_loss"] for p in pts]
+            ax.plot(x, [p["win_rate"] for p in pts], "o-")
+            for p, xi in zip(pts, x, strict=True):
+                ax.annotate(f"gamma {p['gamma']:g}", (xi, p["win_rate"]), fontsize=8)
+            ax.set_xlabel("held-out loss - base's, nats")
             ax.set_ylabel("win rate against SFT")
-            ax.set_title("ptx_coef gamma: tax against preference", fontsize=9)
-        fig.suptitle("Alignment tax (paper 4.2)", fontsize=10)
-        fig.tight_layout()
-        fig.savefig(d / "alignment_tax.png", dpi=100)
+            ax.set_title("ptx_coef gamma: the tax against preference", fontsize=9)
+        tax = [f"{lab} {x['heldout_loss'] - base['heldout_loss']:+.3f} nats" for lab, x in
+               taxed if lab in ("PPO", "PPO-ptx")]
+        fig.suptitle("Alignment tax against the base model (paper 4.2, Fig. 28-29): "
+                     + ", ".join(tax), fontsize=10)
+        save(fig, "alignment_tax")
 
-    if logs:
-        fig, axes = subplots(1, 3, figsize=(11, 3.2))
+    if logs:  # Gao et al. 2022: scores against sqrt(KL), block means; the longest run in bold
+        hl = max(logs, key=lambda n: (len(logs[n]), -res["overoptimisation"][n]["gold_end"]))
+        fig, axes = subplots(1, 2, figsize=(11, 3.8))
         for n, log in logs.items():
-            it = [r["iteration"] for r in log]
-            for ax, f in zip(axes, ("rlhf/score", "rlhf/gold", "rlhf/kl"), strict=True):
-                ax.plot(it, [r[f] for r in log], label=n)
-                ax.set_title({"rlhf/score": "RM score", "rlhf/gold": "gold score",
-                              "rlhf/kl": "KL(pi || pi_SFT), nats"}[f], fontsize=9)
-                ax.set_xlabel("PPO iteration")
-        axes[0].legend(fontsize=6)
-        fig.suptitle("Over-optimisation: the RM score keeps rising, the gold score does not")
-        fig.tight_layout()
-        fig.savefig(d / "overoptimisation.png", dpi=100)
+            w = res["overoptimisation"][n]["window"]
+            x = [max(0.0, k) ** 0.5 for k in _blocks(log, "rlhf/kl", w)]
+            style = dict(lw=2.5, marker="o", ms=3) if n == hl else dict(lw=1, alpha=0.6)
+            for ax, f in zip(axes, ("rlhf/gold", "rlhf/score"), strict=True):
+                ax.plot(x, _blocks(log, f, w), label=n, **style)
+        for ax, what in zip(axes, ("gold score (what the labelers judge)", "RM score"),
+                            strict=True):
+            ax.set_xlabel("sqrt KL(pi || pi_SFT), sqrt nats")
+            ax.set_ylabel(f"{what}, roll-outs")
+        axes[0].legend(fontsize=7)
+        o = res["overoptimisation"][hl]
+        fig.suptitle(f"Over-optimisation ({hl}, means of {o['window']} iterations): the RM score "
+                     f"rises {o['score_start']:+.2f} -> {o['score_end']:+.2f};\nthe gold score "
+                     f"{o['gold_start']:+.2f} -> peak {o['gold_peak']:+.2f} (iteration "
+                     f"{o['peak_iteration']}) -> {o['gold_end']:+.2f}", fontsize=10)
+        save(fig, "overoptimisation")
 
-        fig, ax = subplots(1, 1, figsize=(5, 3.8))
-        for n, log in logs.items():
-            ax.plot([r["rlhf/kl"] for r in log], [r["rlhf/gold"] for r in log], ".-", ms=3,
-                    label=f"{n} gold")
-            ax.plot([r["rlhf/kl"] for r in log], [r["rlhf/score"] for r in log], ":", alpha=0.6,
-                    label=f"{n} RM")
-        ax.set_xlabel("KL(pi || pi_SFT), nats")
-        ax.set_ylabel("score of the roll-outs")
-        ax.set_title("Reward against KL, per run (beta sweep)", fontsize=9)
-        ax.legend(fontsize=5)
-        fig.tight_layout()
-        fig.savefig(d / "kl_frontier.png", dpi=100)
+        # what each run's KL budget bought, beside best-of-n's (KL = log n - (n-1)/n)
+        fig, ax = subplots(1, 1, figsize=(6.5, 4))
+        runs = {"ppo": m.get("ppo"), "ppo_ptx": m.get("ppo_ptx"),
+                **{v["model"]: v for sw in res.get("sweeps", {}).values() for v in sw.values()}}
+        for n, x in runs.items():
+            if x is None or n not in res["overoptimisation"]:
+                continue
+            w = x["win_rate_vs_sft"]
+            w = w["rate"] if isinstance(w, dict) else w
+            ax.scatter(res["overoptimisation"][n]["kl_end"], w, s=30, color="tab:blue")
+            ax.annotate(n, (res["overoptimisation"][n]["kl_end"], w), fontsize=8)
+        kl_n = math.log(n_best) - (n_best - 1) / n_best
+        for k in ("sft_best_of_n_rm", "sft_best_of_n_gold"):
+            if k in ref:
+                lab, color = REFS[k]
+                ax.scatter(kl_n, ref[k]["win_rate_vs_sft"]["rate"], marker="*", s=120,
+                           color=color, label=f"{lab.format(n=n_best)} (KL <= {kl_n:.2f})")
+        ax.axhline(0.5, color="grey", lw=0.8, ls="--")
+        ax.set_xscale("log")
+        ax.set_xlabel("KL(pi || pi_SFT) at the end of the run, nats")
+        ax.set_ylabel("win rate against SFT")
+        if any(k in ref for k in ("sft_best_of_n_rm", "sft_best_of_n_gold")):
+            ax.legend(fontsize=7, loc="lower right")
+        ax.set_title("What each run's KL budget bought, against picking the best of "
+                     f"{n_best} SFT samples", fontsize=9)
+        save(fig, "kl_frontier")
 
-    fig, ax = subplots(1, 1, figsize=(8, 3.2))
+    # Figure 4: the metadata, each share with its 95% interval over the prompts it applies to
+    fig, ax = subplots(1, 1, figsize=(8.5, 3.6))
     feats = ["follows_instruction", "hallucination", "declines_harmful", "rude"]
     w = 0.8 / len(keys)
     for i, k in enumerate(keys):
-        ax.bar([j + i * w for j in range(len(feats))],
-               [m[k]["metadata"][f] or 0 for f in feats], w, label=LABELS[k])
-    ax.set_xticks([j + 0.4 - w / 2 for j in range(len(feats))], feats)
+        p = [m[k]["metadata"][f] or 0 for f in feats]
+        n = [m[k].get("metadata_n", {}).get(f) or 0 for f in feats]
+        e = [1.96 * math.sqrt(q * (1 - q) / c) if c else 0 for q, c in zip(p, n, strict=True)]
+        err = [[min(x, q) for x, q in zip(e, p, strict=True)],  # clipped to [0, 1]
+               [min(x, 1 - q) for x, q in zip(e, p, strict=True)]]
+        ax.bar([j + i * w for j in range(len(feats))], p, w, yerr=err, capsize=2,
+               label=LABELS[k])
+    n_harm = m[keys[0]].get("metadata_n", {}).get("declines_harmful")
+    ax.set_xticks([j + 0.4 - w / 2 for j in range(len(feats))],
+                  [f"{f}\n({n_harm} harmful prompts)" if f == "declines_harmful" and n_harm
+                   else f for f in feats])
     ax.set_ylabel("share of answers")
-    ax.set_title("Metadata (paper Fig. 4)")
+    a, b = m.get("sft", {}).get("metadata", {}), m.get(top, {}).get("metadata", {})
+    ax.set_title(f"Metadata (paper Fig. 4), 95% intervals: hallucinates SFT "
+                 f"{fmt(a.get('hallucination'), '.0%')}, {LABELS[top]} "
+                 f"{fmt(b.get('hallucination'), '.0%')}; declines harmful SFT "
+                 f"{fmt(a.get('declines_harmful'), '.0%')}, {LABELS[top]} "
+                 f"{fmt(b.get('declines_harmful'), '.0%')}", fontsize=9)
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(d / "metadata.png", dpi=100)
+    save(fig, "metadata")
+
+
+def _best_of(res: dict) -> int:
+    """n of the best-of-n reference points (the label says it), 8 if absent."""
+    lab = res.get("reference", {}).get("sft_best_of_n_rm", {}).get("label", "")
+    return int(next((w for w in lab.split() if w.isdigit()), 8))
 
 
 def fmt(x, spec=".3f") -> str:
