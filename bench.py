@@ -52,7 +52,7 @@ class Config:
     n_prompts: int = 64  # roll-out batch
     prompt_len: int = 16
     new_tokens: int = 48
-    matmul_precision: str = "highest"  # "medium": faster oneDNN fp32 matmuls (README: speed)
+    matmul_precision: str = "highest"  # "medium": faster oneDNN fp32 matmuls (docs/USAGE.md: speed)
     dtype: str = "auto"  # as the pipeline: auto (bf16 on a CPU with native bf16) | fp32 | bf16
     out: str = "bench.json"
     only: str = ""  # internal: the one workload a memory-measuring subprocess runs
