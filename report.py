@@ -366,6 +366,16 @@ def markdown(res: dict) -> str:
         v = t["measured"]
         v = ", ".join(f"{a} {b:+.3f}" for a, b in v.items()) if isinstance(v, dict) else f"{v:.3f}"
         L.append(f"| {n} | {t['target']} | {v} | {'yes' if t['met'] else '**no**'} |")
+    L += ["", "What the measured fields are: a win rate is the share of held-out prompts whose "
+          "answer the held-out labelers prefer (ties 1/2); rm_accuracy_vs_agreement is the RM's "
+          "held-out accuracy minus the labelers' agreement on the same pairs; loss_tax is PPO's "
+          "held-out loss minus the base model's (nats) and cloze_tax the base model's cloze "
+          "accuracy minus PPO's (above 0: a tax on either); X_recovered is (PPO - PPO-ptx) / "
+          "(PPO - base) on that measure, 1 when PPO-ptx pays the whole tax back, above 1 when it "
+          "ends better than the base model; rm_orders_*_pairs is the share of pairs of 8 SFT "
+          "samples, by the worse answer's fault, that the RM orders as the gold score does; "
+          "ppo_ptx_metadata_vs_sft's are PPO-ptx's shares minus SFT's; gold_rises_then_falls' "
+          "are that run's block means in the over-optimisation table."]
     if res["stages"]:
         m = res["machine"]  # what the timings were measured on
         L += ["", "## Wall time per stage", "",
