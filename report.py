@@ -135,13 +135,16 @@ def plots(res: dict, out: Path, logs: dict, models: dict) -> None:
            yerr=[[r["rate"] - r["lo"] for r in rates], [r["hi"] - r["rate"] for r in rates]],
            capsize=4)
     ax.axhline(0.5, color="grey", lw=0.8, ls="--")
-    for k, (lab, color) in REFS.items():
-        if k in ref:
-            r = ref[k]["win_rate_vs_sft"]["rate"]
-            ax.axhline(r, color=color, lw=1, ls=":")
-            ax.text(len(keys) - 0.45, r, f"{lab.format(n=n_best)} {r:.0%}", color=color,
-                    fontsize=7, va="bottom", ha="right")
-    ax.set_ylim(0, 1)
+    placed = []  # labels of close lines alternate sides, so that none covers another
+    for k in sorted((k for k in REFS if k in ref), key=lambda k: ref[k]["win_rate_vs_sft"]["rate"]):
+        lab, color = REFS[k]
+        r = ref[k]["win_rate_vs_sft"]["rate"]
+        left = bool(placed) and abs(r - placed[-1][0]) < 0.04 and not placed[-1][1]
+        placed.append((r, left))
+        ax.axhline(r, color=color, lw=1, ls=":")
+        ax.text(-0.45 if left else len(keys) - 0.45, r, f"{lab.format(n=n_best)} {r:.0%}",
+                color=color, fontsize=7, va="bottom", ha="left" if left else "right")
+    ax.set_ylim(0, 1.06)  # room for a label on a line at 1
     ax.set_ylabel("win rate against SFT")
     wins = ", ".join(f"{LABELS[k]} wins {m[k]['win_rate_vs_sft']['rate']:.0%}"
                      for k in ("ppo", "ppo_ptx") if k in m)
