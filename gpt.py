@@ -405,12 +405,14 @@ def token_logprobs(logits, targets, temperature=1.0):
     return logits.gather(-1, targets.unsqueeze(-1)).squeeze(-1) - logits.logsumexp(-1)
 
 
-def response_logprobs(model, tokens, attention_mask, mask, temperature=1.0):
+def response_logprobs(model, tokens, attention_mask, mask, temperature=1.0, h=None):
     """Log-probs (B, T-1), entry t scoring token t+1, computed only where mask (B, T-1) is 1
     (0 elsewhere), and the logits (n, V) of those n positions (PPO's entropy). The unembedding
-    runs there alone: PPO needs the response's tokens, a sixth of a padded roll-out batch."""
+    runs there alone: PPO needs the response's tokens, a sixth of a padded roll-out batch.
+    h: the body's output for these tokens, when the caller has it already (the reward model)."""
     keep = mask.bool()
-    logits = model.lm_head(model.body(tokens, attention_mask)[:, :-1][keep])
+    h = model.body(tokens, attention_mask) if h is None else h
+    logits = model.lm_head(h[:, :-1][keep])
     lp = token_logprobs(logits, tokens[:, 1:][keep], temperature)
     full = torch.zeros(mask.shape, dtype=lp.dtype, device=lp.device).masked_scatter(keep, lp)
     return full, logits

@@ -250,10 +250,9 @@ class RewardModel(nn.Module):
         if self.lm_coef:
             if response_mask is None:
                 raise ValueError("a reward model with lm_coef needs the response_mask")
-            keep = response_mask[:, 1:].bool()  # entry t scores token t + 1
-            lp = gpt.token_logprobs(self.gpt.lm_head(h[:, :-1][keep]), tokens[:, 1:][keep])
-            ll = torch.zeros(keep.shape, device=lp.device).masked_scatter(keep, lp).sum(1)
-            r = r + self.lm_coef * ll / keep.sum(1).clamp(min=1)  # extension 8
+            mask = response_mask[:, 1:]  # entry t scores token t + 1
+            lp, _ = gpt.response_logprobs(self.gpt, tokens, attention_mask, mask, h=h)
+            r = r + self.lm_coef * lp.sum(1) / mask.sum(1).clamp(min=1)  # extension 8
         return r
 
 
