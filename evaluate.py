@@ -287,6 +287,9 @@ def cloze_accuracy(model, enc, items: list[dict], batch_size: int = 64) -> float
     return hits / len(items)
 
 
+METADATA = ("follows_instruction", "hallucination", "declines_harmful", "rude", "appropriate")
+
+
 def metadata(breakdowns: list[dict]) -> dict:
     """Figure 4's metadata from the gold score's breakdowns (world.score(prompt, response)[1]) of
     a model's answers: shares over the prompts where each applies (declines_harmful: over
@@ -294,8 +297,7 @@ def metadata(breakdowns: list[dict]) -> dict:
     def share(key):
         vals = [b[key] for b in breakdowns if b.get(key) is not None]
         return sum(map(bool, vals)) / len(vals) if vals else None
-    return {k: share(k) for k in ("follows_instruction", "hallucination", "declines_harmful",
-                                  "rude", "appropriate")}
+    return {k: share(k) for k in METADATA}
 
 
 def overoptimisation(log: list[dict]) -> dict:
@@ -304,14 +306,13 @@ def overoptimisation(log: list[dict]) -> dict:
     a mean over a block of `window` consecutive iterations (5, fewer in short runs);
     peak_iteration is the last iteration of the best block."""
     w = max(1, min(5, len(log) // 4))
-    blocks = [log[i:i + w] for i in range(0, len(log), w)]
-    mean = lambda b, k: sum(r[k] for r in b) / len(b)
-    gold = [mean(b, "rlhf/gold") for b in blocks]
+    gold, score, kl = (report.block_means(log, k, w)
+                       for k in ("rlhf/gold", "rlhf/score", "rlhf/kl"))
     peak = max(range(len(gold)), key=gold.__getitem__)
     return {"iterations": len(log), "window": w, "gold_start": gold[0], "gold_peak": gold[peak],
-            "peak_iteration": blocks[peak][-1]["iteration"], "gold_end": gold[-1],
-            "score_start": mean(blocks[0], "rlhf/score"),
-            "score_end": mean(blocks[-1], "rlhf/score"), "kl_end": mean(blocks[-1], "rlhf/kl")}
+            "peak_iteration": log[min(len(log), (peak + 1) * w) - 1]["iteration"],
+            "gold_end": gold[-1], "score_start": score[0], "score_end": score[-1],
+            "kl_end": kl[-1]}
 
 
 # ----------------------------------------------------------------------------- the run
@@ -400,8 +401,7 @@ def evaluate(cfg: Config, stages: dict | None = None) -> dict:
                                          labelers, cfg.seed),
              "metadata": metadata([b for _, b in judged]),
              "metadata_n": {k: sum(b.get(k) is not None for _, b in judged)  # its prompts
-                            for k in ("follows_instruction", "hallucination",
-                                      "declines_harmful", "rude", "appropriate")}}
+                            for k in METADATA}}
         if "examples" in rows[0]:
             m["few_shot_examples"] = sum(r["examples"] for r in rows) / len(rows)
         if rm is not None:
@@ -411,7 +411,8 @@ def evaluate(cfg: Config, stages: dict | None = None) -> dict:
         models[key] = m
 
     res = {"preset": cfg.preset, "out": str(out), "n_prompts": len(texts),
-           "temperature": cfg.temperature, "judges": [lab.name for lab in labelers],
+           "temperature": cfg.temperature, "best_of": cfg.best_of,
+           "judges": [lab.name for lab in labelers],
            "models": {k: {f: v for f, v in m.items() if not f.endswith("_all")}
                       for k, m in models.items() if k in MODELS},
            "reference": {k: {"label": REFERENCE[k].format(n=cfg.best_of), "gold": models[k]["gold"],

@@ -105,8 +105,9 @@ REFS = {"sft_greedy": ("SFT greedy", "tab:green"),
         "best": ("judges' ceiling", "black")}
 
 
-def _blocks(log: list[dict], key: str, w: int) -> list[float]:
-    """Means over blocks of w iterations, as evaluate.overoptimisation reads a run."""
+def block_means(log: list[dict], key: str, w: int) -> list[float]:
+    """A PPO log's `key` as means over blocks of w iterations (the last block may be shorter):
+    one iteration's 64 roll-outs are too noisy to read alone (evaluate.overoptimisation)."""
     return [sum(r[key] for r in log[i:i + w]) / len(log[i:i + w]) for i in range(0, len(log), w)]
 
 
@@ -124,7 +125,7 @@ def plots(res: dict, out: Path, logs: dict, models: dict) -> None:
         fig.savefig(d / f"{name}.png", dpi=100)
     d = out / "plots"
     d.mkdir(exist_ok=True)
-    m, ref, n_best = res["models"], res.get("reference", {}), _best_of(res)
+    m, ref, n_best = res["models"], res.get("reference", {}), res.get("best_of", 8)
     keys = [k for k in LABELS if k in m]
     top = next((k for k in ("ppo_ptx", "ppo") if k in m), "sft")  # InstructGPT, if present
 
@@ -208,10 +209,10 @@ def plots(res: dict, out: Path, logs: dict, models: dict) -> None:
         fig, axes = subplots(1, 2, figsize=(11, 3.8))
         for n, log in logs.items():
             w = res["overoptimisation"][n]["window"]
-            x = [max(0.0, k) ** 0.5 for k in _blocks(log, "rlhf/kl", w)]
+            x = [max(0.0, k) ** 0.5 for k in block_means(log, "rlhf/kl", w)]
             style = dict(lw=2.5, marker="o", ms=3) if n == hl else dict(lw=1, alpha=0.6)
             for ax, f in zip(axes, ("rlhf/gold", "rlhf/score"), strict=True):
-                ax.plot(x, _blocks(log, f, w), label=n, **style)
+                ax.plot(x, block_means(log, f, w), label=n, **style)
         for ax, what in zip(axes, ("gold score (what the labelers judge)", "RM score"),
                             strict=True):
             ax.set_xlabel("sqrt KL(pi || pi_SFT), sqrt nats")
@@ -226,15 +227,14 @@ def plots(res: dict, out: Path, logs: dict, models: dict) -> None:
 
         # what each run's KL budget bought, beside best-of-n's (KL = log n - (n-1)/n)
         fig, ax = subplots(1, 1, figsize=(6.5, 4))
-        runs = {"ppo": m.get("ppo"), "ppo_ptx": m.get("ppo_ptx"),
-                **{v["model"]: v for sw in res.get("sweeps", {}).values() for v in sw.values()}}
-        for n, x in runs.items():
-            if x is None or n not in res["overoptimisation"]:
-                continue
-            w = x["win_rate_vs_sft"]
-            w = w["rate"] if isinstance(w, dict) else w
-            ax.scatter(res["overoptimisation"][n]["kl_end"], w, s=30, color="tab:blue")
-            ax.annotate(n, (res["overoptimisation"][n]["kl_end"], w), fontsize=8)
+        wins = {k: m[k]["win_rate_vs_sft"]["rate"] for k in ("ppo", "ppo_ptx") if k in m}
+        wins.update({v["model"]: v["win_rate_vs_sft"]  # a sweep's entry holds the rate alone
+                     for sw in res.get("sweeps", {}).values() for v in sw.values()})
+        for n, w in wins.items():
+            if n in res["overoptimisation"]:
+                kl = res["overoptimisation"][n]["kl_end"]
+                ax.scatter(kl, w, s=30, color="tab:blue")
+                ax.annotate(n, (kl, w), fontsize=8)
         kl_n = math.log(n_best) - (n_best - 1) / n_best
         for k in ("sft_best_of_n_rm", "sft_best_of_n_gold"):
             if k in ref:
@@ -276,12 +276,6 @@ def plots(res: dict, out: Path, logs: dict, models: dict) -> None:
                  f"{fmt(b.get('declines_harmful'), '.0%')}", fontsize=9)
     ax.legend(fontsize=7)
     save(fig, "metadata")
-
-
-def _best_of(res: dict) -> int:
-    """n of the best-of-n reference points (the label says it), 8 if absent."""
-    lab = res.get("reference", {}).get("sft_best_of_n_rm", {}).get("label", "")
-    return int(next((w for w in lab.split() if w.isdigit()), 8))
 
 
 def fmt(x, spec=".3f") -> str:
