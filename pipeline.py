@@ -53,6 +53,7 @@ import torch
 import data
 import evaluate
 import gpt2
+import parallel
 import ppo
 import pretrain
 import reward
@@ -108,6 +109,7 @@ class Stage:
     fn: object  # fn(config) runs the stage
     checkpoint: str = ""  # the file a resume continues from ("" = restart when interrupted)
     extra: dict = dataclasses.field(default_factory=dict)  # more settings it depends on
+    script: str = ""  # the stage's own command, which --nproc N starts under torchrun
 
     def settings(self) -> dict:
         """What the record compares: every field of its Config but resume, the paths (the
@@ -151,15 +153,17 @@ def stages(preset: str, out: Path, gpt2_weights: str = "", device: str = "auto",
            Stage("pretrain", base + ("pretrain.jsonl",) * (not importing),
                  () if importing else ("corpus.txt",),
                  cfg(pretrain.Config, "pretrain", data=str(out / "corpus.txt")), make_base,
-                 "base.pt", {"gpt2": importing}),  # which weights: not compared (--gpt2 once)
+                 "base.pt", {"gpt2": importing},  # which weights: not compared (--gpt2 once)
+                 "" if importing else "pretrain.py"),
            Stage("sft", ("sft.pt", "sft_log.jsonl"),
                  base + ("sft.jsonl", "eval_prompts.jsonl", "corpus.txt"),
-                 cfg(sft.Config, "sft"), sft.train, "sft.pt"),
+                 cfg(sft.Config, "sft"), sft.train, "sft.pt", script="sft.py"),
            Stage("collect", ("comparisons.jsonl",), policy + ("rm_prompts.jsonl",),
                  cfg(reward.Config, "collect", preset=preset, collect_only=True), reward.collect,
                  extra=labelers),
            Stage("rm", ("rm.pt", "reward.jsonl"), policy + ("comparisons.jsonl", "sft.jsonl"),
-                 cfg(reward.Config, "rm", preset=preset), reward.train, "rm.pt", labelers)]
+                 cfg(reward.Config, "rm", preset=preset), reward.train, "rm.pt", labelers,
+                 "reward.py")]
     rl_reads = policy + ("rm.pt", "prompts.jsonl", "corpus.txt")
     runs = [("ppo", {}), ("ppo_ptx", {"ptx_coef": PTX_COEF})]
     for kind, field in (("beta", "kl_coef"), ("ptx", "ptx_coef")):
@@ -169,7 +173,7 @@ def stages(preset: str, out: Path, gpt2_weights: str = "", device: str = "auto",
     for name, change in runs:
         c = cfg(ppo.Config, "ppo", **change, **({"name": name} if name.startswith("sweep") else {}))
         seq.append(Stage(name, (f"{name}.pt", f"{name}_log.jsonl"), rl_reads, c, ppo.train,
-                         f"{name}.pt"))
+                         f"{name}.pt", script="ppo.py"))
     ecfg = seeded(evaluate.Config(**{**p.get("evaluate", {}), "out": o, "preset": preset,
                                      **dev}), seed)
     # (the PPO logs it reads are inside their checkpoints: a run made again with the same model
@@ -253,9 +257,11 @@ def same_run(path: Path, st: Stage) -> bool:
     return json.loads(json.dumps(mine)) == json.loads(json.dumps(theirs))
 
 
-def run_stage(st: Stage, out: Path, done: dict, head: str, t_all: float, save) -> float | None:
+def run_stage(st: Stage, out: Path, done: dict, head: str, t_all: float, save,
+              nproc: int = 1) -> float | None:
     """Skip, adopt, resume or run one stage, keeping its record in done (save() writes it);
-    returns the seconds it ran, or None when it did not run."""
+    returns the seconds it ran, or None when it did not run. nproc > 1: a training stage runs
+    as its own command under torchrun, on nproc ranks (parallel.py)."""
     want = {"settings": st.settings(), "reads": {f: digest(out / f) for f in st.reads}}
     have = done.get(st.name, {})
     writes = {f: digest(out / f) for f in st.outputs}
@@ -308,6 +314,9 @@ def run_stage(st: Stage, out: Path, done: dict, head: str, t_all: float, save) -
     t0 = time.time()
     if st.name == "evaluate":  # the results carry each stage's wall time
         st.fn(st.config, {k: v.get("seconds", 0.0) for k, v in done.items() if k != "evaluate"})
+    elif nproc > 1 and st.script:  # a fresh pretraining trains its BPE, as make_base does
+        parallel.launch(st.script, dataclasses.replace(st.config, resume=resume), nproc, out,
+                        ("--retrain_tokenizer",) if st.name == "pretrain" and not resume else ())
     else:
         st.fn(dataclasses.replace(st.config, resume=True) if resume else st.config)
     seconds = time.time() - t0
@@ -340,7 +349,7 @@ def default_out(preset: str, seed: int = 0) -> Path:
 
 
 def run(preset: str = "cpu", out: str | None = None, gpt2_weights: str = "",
-        only: tuple = (), device: str = "auto", seed: int = 0) -> dict:
+        only: tuple = (), device: str = "auto", seed: int = 0, nproc: int = 1) -> dict:
     """Run (or skip, or resume) every stage of the preset in out/; returns the results."""
     out = Path(out or default_out(preset, seed))
     out.mkdir(parents=True, exist_ok=True)
@@ -365,7 +374,8 @@ def run(preset: str = "cpu", out: str | None = None, gpt2_weights: str = "",
         for i, st in enumerate(seq, 1):
             if only and st.name not in only:
                 continue
-            ran = run_stage(st, out, done, f"[{i}/{len(seq)}] {st.name:<18}", t_all, save)
+            ran = run_stage(st, out, done, f"[{i}/{len(seq)}] {st.name:<18}", t_all, save,
+                            nproc)
             if ran is not None:
                 times[st.name] = ran
             if st.name in ("data", "collect"):  # every dataset parses before a stage reads it
@@ -390,6 +400,8 @@ def main(argv=None):
                     "or a hub name (downloads once)")
     ap.add_argument("--only", default="", help="comma-separated stages to run (default: all)")
     ap.add_argument("--device", default="auto", help="auto | cpu | cuda | mps")
+    ap.add_argument("--nproc", type=int, default=1, help="ranks per training stage, started "
+                    "with torchrun (data parallel: parallel.py); 1 = one process")
     ap.add_argument("--list", action="store_true", help="print each stage's settings and stop")
     ap.add_argument("--debug", action="store_true", help="show the traceback of an error "
                     "(also: INSTRUCTGPT_DEBUG=1)")
@@ -400,7 +412,7 @@ def main(argv=None):
             print(f"{st.name:<10} {json.dumps(st.settings())}")
         return None
     return run(a.preset, a.out, a.gpt2, tuple(x for x in a.only.split(",") if x), a.device,
-               a.seed)
+               a.seed, a.nproc)
 
 
 if __name__ == "__main__":

@@ -95,6 +95,7 @@ import torch
 import data
 import environment as env
 import gpt
+import parallel
 import stage
 import tokenizer as tok
 import world
@@ -271,32 +272,56 @@ def advantages(batch, kl_coef, cfg: Config):
     return batch
 
 
-def backward_minibatch(policy, value_model, mb, cfg: Config, ptx_batch=None):
-    """The gradients of one minibatch, accumulated into .grad: PPO's losses, then ptx's [D9]."""
-    tokens, am, mask = mb["tokens"], mb["attention_mask"], mb["mask"]
-    with stage.autocast(str(tokens.device), cfg.dtype):
-        logprobs, logits = gpt.response_logprobs(policy, tokens, am, mask,
-                                                 cfg.temperature)  # [D8]; logits (n, V)
-        pg, stats = ppo_policy_loss(logprobs, mb["logprobs"], mb["advantages"], mask,
-                                    cfg.clip_eps)
-        with torch.set_grad_enabled(cfg.entropy_coef > 0):  # logging only when off
-            ent = entropy(logits, cfg.temperature)
-        vf, vstats = value_loss(value_model(tokens, am)[:, :-1], mb["values"], mb["returns"],
-                                mask, cfg.value_clip)
-        loss = pg - cfg.entropy_coef * ent + cfg.vf_coef * vf
-    stats.update(vstats, **{"ppo/entropy": ent.item()})
+class Losses(torch.nn.Module):
+    """The policy and the value function as one module whose forward is a minibatch's losses:
+    what DistributedDataParallel wraps, so one backward averages both models' gradients over the
+    ranks (parallel.py)."""
+
+    def __init__(self, policy, value_model, cfg: Config, ranks=None):
+        super().__init__()
+        self.policy, self.value_model, self.cfg = policy, value_model, cfg
+        self.ranks = ranks or parallel.Ranks()
+
+    def forward(self, mb, ptx_batch=None):
+        """(PPO's loss, ptx's loss or None, stats) of a minibatch, this rank's share of it."""
+        cfg, policy, (tokens, am, mask) = self.cfg, self.policy, (
+            mb["tokens"], mb["attention_mask"], mb["mask"])
+        with stage.autocast(str(tokens.device), cfg.dtype):
+            logprobs, logits = gpt.response_logprobs(policy, tokens, am, mask,
+                                                     cfg.temperature)  # [D8]; logits (n, V)
+            pg, stats = ppo_policy_loss(logprobs, mb["logprobs"], mb["advantages"], mask,
+                                        cfg.clip_eps)
+            with torch.set_grad_enabled(cfg.entropy_coef > 0):  # logging only when off
+                ent = entropy(logits, cfg.temperature)
+            vf, vstats = value_loss(self.value_model(tokens, am)[:, :-1], mb["values"],
+                                    mb["returns"], mask, cfg.value_clip)
+            loss = pg - cfg.entropy_coef * ent + cfg.vf_coef * vf
+            lm = None
+            if ptx_batch is not None:
+                lm, pstats = ptx_loss(policy, ptx_batch)
+                stats.update(pstats)
+        stats.update(vstats, **{"ppo/entropy": ent.item()})
+        # each rank's token means -> the minibatch's (ptx: equal shares of the windows)
+        return self.ranks.rescale(loss, float(mask.sum()) * mb.get("weight", 1.0)), lm, stats
+
+
+def backward_minibatch(losses: Losses, mb, cfg: Config, ptx_batch=None, net=None):
+    """The gradients of one minibatch, accumulated into .grad: PPO's losses, then ptx's [D9].
+    net: the DistributedDataParallel wrapper of losses on several ranks, which needs one
+    backward of the sum (ptx's windows shared equally, so its mean needs no rescaling)."""
+    loss, lm, stats = (net or losses)(mb, ptx_batch)
     if not torch.isfinite(loss):
         raise FloatingPointError(f"PPO loss is {loss.item()} ({stats}); stopped without "
                                  f"saving: the last checkpoint is kept. Try a lower --lr")
+    if lm is not None and not torch.isfinite(lm):
+        raise FloatingPointError(f"ptx loss is {lm.item()}; stopped without saving: the "
+                                 f"last checkpoint is kept. Try a lower --lr")
+    if net is not None:
+        (loss if lm is None else loss + cfg.ptx_coef * lm).backward()
+        return stats
     loss.backward()
-    if ptx_batch is not None:  # [D9] consecutive backward passes, one gradient buffer
-        with stage.autocast(str(tokens.device), cfg.dtype):
-            lm, pstats = ptx_loss(policy, ptx_batch)
-        if not torch.isfinite(lm):
-            raise FloatingPointError(f"ptx loss is {lm.item()}; stopped without saving: the "
-                                     f"last checkpoint is kept. Try a lower --lr")
+    if lm is not None:  # [D9] consecutive backward passes, one gradient buffer
         (cfg.ptx_coef * lm).backward()  # Eq. 2: + gamma E[log pi_RL(x)]
-        stats.update(pstats)
     return stats
 
 
@@ -311,25 +336,32 @@ def trim(mb: dict) -> dict:
     return {k: v[:, cut[v.shape[1]]] if v.dim() == 2 else v for k, v in mb.items()}
 
 
-def update(policy, value_model, opts, batch, cfg: Config, generator, ptx_ids=None, ema=None):
+def update(policy, value_model, opts, batch, cfg: Config, generator, ptx_ids=None, ema=None,
+           net=None):
     """ppo_epochs passes over the batch in shuffled minibatches, one optimizer step each.
-    Returns the stats of every minibatch, in order."""
+    Returns the stats of every minibatch, in order. On several ranks every rank holds the
+    whole batch and draws the same minibatches; each takes its share of a minibatch's episodes
+    and ptx windows, and net (the DistributedDataParallel of Losses) averages the gradients."""
     policy.eval()  # [D8] eval mode: no dropout, so training log-probs equal sampling's
     value_model.eval()
+    losses = getattr(net, "module", net) or Losses(policy, value_model, cfg)
+    ranks = losses.ranks
     B, dev, out = len(batch["tokens"]), batch["tokens"].device, []
     for _ in range(cfg.ppo_epochs):
         perm = torch.randperm(B, generator=generator).to(dev)
         for s in range(0, B, cfg.minibatch_size):
-            idx = perm[s:s + cfg.minibatch_size]
-            mb = trim({k: v[idx] for k, v in batch.items() if torch.is_tensor(v) and len(v) == B})
+            idx = ranks.share(perm[s:s + cfg.minibatch_size])
+            mb = trim({k: v[idx if len(idx) else perm[s:s + 1]] for k, v in batch.items()
+                       if torch.is_tensor(v) and len(v) == B})
+            mb["weight"] = float(len(idx) > 0)  # a rank without episodes adds no gradient
             ptx = None
             if ptx_ids is not None:
                 x, y = stage.get_batch(ptx_ids, policy.config.block_size, cfg.ptx_batch_size,
                                        generator)
-                ptx = (x.to(dev), y.to(dev))
+                ptx = (ranks.share(x).to(dev), ranks.share(y).to(dev))
             for opt in opts:
                 opt.zero_grad(set_to_none=True)
-            out.append(backward_minibatch(policy, value_model, mb, cfg, ptx))
+            out.append(backward_minibatch(losses, mb, cfg, ptx, net))
             for model, opt in zip((policy, value_model), opts, strict=True):
                 if cfg.grad_clip > 0:  # [D12]
                     torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
@@ -339,6 +371,21 @@ def update(policy, value_model, opts, batch, cfg: Config, generator, ptx_ids=Non
                     for k, v in policy.state_dict().items():
                         ema[k].lerp_(v, 1 - cfg.ema_decay)
     return out
+
+
+def gather_batch(batch: dict, ranks) -> dict:
+    """Every rank's roll-outs, in rank order, on every rank: tensors (B_r, T_r) and
+    (B_r, T_r - 1) padded on the right to the longest T (padding is never attended to and
+    masked out of every sum), (B_r,) as they are."""
+    parts = ranks.gather({k: v.cpu() for k, v in batch.items()})
+    T = max(p["tokens"].shape[1] for p in parts)
+    dev = batch["tokens"].device
+
+    def pad(v, t):  # (B, t) or (B, t - 1) -> (B, T) or (B, T - 1)
+        return v if v.dim() == 1 else torch.nn.functional.pad(v, (0, T - t))
+
+    return {k: torch.cat([pad(p[k], p["tokens"].shape[1]) for p in parts]).to(dev)
+            for k in batch}
 
 
 def explained_variance(values, returns, mask):
@@ -387,7 +434,7 @@ def train(cfg: Config, reward_fn=None) -> dict:
     """PPO or PPO-ptx from out/sft.pt against out/rm.pt; writes out/<name>.pt and
     out/<name>_log.jsonl, returns the history. reward_fn(tokens, attention_mask, response_mask)
     -> (B,) replaces the RM (tests use a toy reward)."""
-    device = stage.pick_device(cfg.device)
+    ranks, device = parallel.init(stage.pick_device(cfg.device))  # torchrun: this rank's
     out, name = Path(cfg.out), run_name(cfg)
     ckpt, log = out / f"{name}.pt", stage.Log(out / f"{name}_log.jsonl")  # published at saves
     policy, ref, value_model, rm, enc = env.load_models(cfg.out, cfg.policy_init,
@@ -401,7 +448,11 @@ def train(cfg: Config, reward_fn=None) -> dict:
         ptx_ids = torch.tensor(tok.encode_corpus(enc, stage.load_corpus(out / "corpus.txt")),
                                dtype=torch.int32)
     opts = [stage.make_optimizer(m, cfg.lr, cfg.weight_decay) for m in (policy, value_model)]
-    sample_gen = torch.Generator(device).manual_seed(cfg.seed)  # roll-outs
+    if ptx_ids is not None:
+        parallel.need_divisible(cfg.ptx_batch_size, "--ptx_batch_size", ranks)
+    net = None if ranks.size == 1 else parallel.wrap(Losses(policy, value_model, cfg, ranks),
+                                                     ranks, device)
+    sample_gen = torch.Generator(device).manual_seed(cfg.seed + ranks.rank)  # roll-outs
     batch_gen = torch.Generator().manual_seed(cfg.seed + 1)  # minibatch order, ptx windows
     ema = ({k: v.detach().clone() for k, v in policy.state_dict().items()}
            if cfg.ema_decay > 0 else None)
@@ -414,13 +465,21 @@ def train(cfg: Config, reward_fn=None) -> dict:
             opt.load_state_dict(sd)
         if ema is not None:
             ema = {k: v.to(device) for k, v in ck["model"].items()}
-        sample_gen.set_state(ck["rng"]["sample"])
+        own = ck["rng"]["sample"]  # one state, or one per rank
+        if isinstance(own, list):
+            own = own[ranks.rank] if len(own) == ranks.size else own[0] if ranks.main else None
+        if own is not None:  # else a new rank (another number of ranks): a new stream
+            sample_gen.set_state(own)
         batch_gen.set_state(ck["rng"]["batch"])
-        stage.set_rng_state(ck["rng"])
+        parallel.set_rng_states(ck["rng"], ranks, cfg.seed)
         it, state, log = ck["step"], ck["state"], stage.Log(log.path, ck)
         print(f"resumed {ckpt} at iteration {it}")
 
     def save():
+        rng = {**parallel.rng_states(ranks), "batch": batch_gen.get_state(), "sample":
+               sample_gen.get_state() if ranks.size == 1 else ranks.gather(sample_gen.get_state())}
+        if not ranks.main:  # rank 0 writes, with every rank's generators
+            return
         stage.save_checkpoint({
             "config": dataclasses.asdict(policy.config), "kind": "policy",
             "model": ema if ema is not None else policy.state_dict(),  # [D11]
@@ -430,16 +489,17 @@ def train(cfg: Config, reward_fn=None) -> dict:
                       "model": value_model.state_dict()},
             "optimizer": [opt.state_dict() for opt in opts],
             "train_config": dataclasses.asdict(cfg),
-            "rng": {**stage.rng_state(), "sample": sample_gen.get_state(),
-                    "batch": batch_gen.get_state()}}, ckpt, log)
+            "rng": rng}, ckpt, log)
 
-    print(f"{name}: policy {policy.num_params() / 1e6:.2f}M, value "
-          f"{value_model.gpt.num_params() / 1e6:.2f}M parameters; {len(prompts)} prompts, "
-          f"{cfg.iterations} iterations of {cfg.batch_size} episodes; beta {cfg.kl_coef}, "
-          f"gamma {cfg.ptx_coef}; {device}")
+    if ranks.main:
+        print(f"{name}: policy {policy.num_params() / 1e6:.2f}M, value "
+              f"{value_model.gpt.num_params() / 1e6:.2f}M parameters; {len(prompts)} prompts, "
+              f"{cfg.iterations} iterations of {cfg.batch_size} episodes; beta {cfg.kl_coef}, "
+              f"gamma {cfg.ptx_coef}; {device}" + (f", {ranks.size} ranks" if ranks.size > 1
+                                                    else ""))
     from tqdm import tqdm
     bar = tqdm(total=cfg.iterations, initial=it, desc=name, file=sys.stdout, dynamic_ncols=True,
-               leave=False)
+               leave=False, disable=not ranks.main)
     while it < cfg.iterations:
         lr = cfg.lr * min(1.0, 0.1 + 0.9 * it / cfg.warmup) if cfg.warmup > 0 else cfg.lr  # [D13]
         for opt in opts:
@@ -447,14 +507,20 @@ def train(cfg: Config, reward_fn=None) -> dict:
                 g["lr"] = lr
         t0 = time.time()
         idx = env.prompt_indices(len(prompts), state["prompt_pos"], cfg.batch_size, cfg.seed)
-        batch = rollout(policy, [prompt_ids[i] for i in idx], cfg, enc.eot_token, sample_gen)
+        mine = ranks.share(idx)  # each rank samples and scores its share of the episodes
+        batch = rollout(policy, [prompt_ids[i] for i in mine], cfg, enc.eot_token, sample_gen)
         t1 = time.time()
         score(batch, policy, ref, value_model, reward_fn, cfg)
         t2 = time.time()
-        gold = gold_scores(batch, enc, [prompts[i]["prompt"] for i in idx])
+        gold = gold_scores(batch, enc, [prompts[i]["prompt"] for i in mine])
         t3 = time.time()
+        if ranks.size > 1:  # every rank gets the whole batch: Eq. 2's means are over all of it
+            batch, gold = gather_batch(batch, ranks), sum(ranks.gather(gold), [])
         advantages(batch, state["kl_coef"], cfg)
-        mbs = update(policy, value_model, opts, batch, cfg, batch_gen, ptx_ids, ema)
+        mbs = update(policy, value_model, opts, batch, cfg, batch_gen, ptx_ids, ema, net)
+        if ranks.size > 1:  # the minibatch statistics, averaged over the ranks
+            mbs = [{k: sum(r[k] for r in rs) / len(rs) for k in rs[0]}
+                   for rs in zip(*ranks.gather(mbs), strict=True)]
         t4 = time.time()
         rec = {"iteration": it + 1, "episodes": (it + 1) * len(idx),
                **summarize(batch, gold, mbs, enc.eot_token), "rlhf/kl_coef": state["kl_coef"],
@@ -468,13 +534,14 @@ def train(cfg: Config, reward_fn=None) -> dict:
         log.append(rec)
         bar.update(1)
         if it % cfg.log_every == 0 or it == cfg.iterations:
-            bar.write(f"it {it:4d}/{cfg.iterations} | score {rec['rlhf/score']:+.3f} | gold "
-                      f"{rec['rlhf/gold']:+.3f} | kl {rec['rlhf/kl']:6.3f} | len "
-                      f"{rec['rlhf/response_len']:5.1f} | ended {rec['rlhf/ended']:4.0%} | clip "
-                      f"{rec['ppo/clipfrac']:.3f} | vf {rec['loss/value']:.3f} | ev "
-                      f"{rec['ppo/explained_var']:+.2f}"
-                      + (f" | ptx {rec['loss/ptx']:.3f}" if ptx_ids is not None else "")
-                      + f" | {t1 - t0:.1f}/{t2 - t1:.1f}/{t4 - t3:.1f}s roll/score/update")
+            if ranks.main:
+                bar.write(f"it {it:4d}/{cfg.iterations} | score {rec['rlhf/score']:+.3f} | gold "
+                          f"{rec['rlhf/gold']:+.3f} | kl {rec['rlhf/kl']:6.3f} | len "
+                          f"{rec['rlhf/response_len']:5.1f} | ended {rec['rlhf/ended']:4.0%} "
+                          f"| clip {rec['ppo/clipfrac']:.3f} | vf {rec['loss/value']:.3f} | ev "
+                          f"{rec['ppo/explained_var']:+.2f}"
+                          + (f" | ptx {rec['loss/ptx']:.3f}" if ptx_ids is not None else "")
+                          + f" | {t1 - t0:.1f}/{t2 - t1:.1f}/{t4 - t3:.1f}s roll/score/update")
             save()
     bar.close()
     return log.history()

@@ -33,6 +33,7 @@ from pathlib import Path
 import torch
 
 import gpt
+import parallel
 import stage
 import tokenizer as tok
 
@@ -87,11 +88,12 @@ def train(cfg: Config, retrain_tokenizer: bool = False) -> dict:
     BPE on cfg.data even if out/ holds one (the pipeline's, whose corpus may be new)."""
     torch.manual_seed(cfg.seed)
     torch.set_float32_matmul_precision(cfg.matmul_precision)
-    device = stage.pick_device(cfg.device)
+    ranks, device = parallel.init(stage.pick_device(cfg.device))  # torchrun: this rank's
+    parallel.need_divisible(cfg.batch_size, "--batch_size", ranks)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     text = stage.load_corpus(cfg.data)
-    enc, new_ranks = run_tokenizer(cfg, text, retrain=retrain_tokenizer and not cfg.resume)
+    enc, new_bpe = run_tokenizer(cfg, text, retrain=retrain_tokenizer and not cfg.resume)
     ids = torch.tensor(tok.encode_corpus(enc, text), dtype=torch.int32)
     n_val = max(cfg.block_size + 2, int(len(ids) * cfg.val_fraction))
     if len(ids) - n_val < cfg.block_size + 2:
@@ -110,12 +112,16 @@ def train(cfg: Config, retrain_tokenizer: bool = False) -> dict:
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optimizer"])
         gen.set_state(ck["rng"]["batch"])
-        stage.set_rng_state(ck["rng"])
+        parallel.set_rng_states(ck["rng"], ranks, cfg.seed)
         step, log = ck["step"], stage.Log(log.path, ck)
         print(f"resumed {ckpt} at step {step}")
-    fwd = torch.compile(model) if cfg.compile else model  # speed only
-    print(f"{model.num_params() / 1e6:.2f}M parameters, {len(train_ids):,} train / "
-          f"{len(val_ids):,} val tokens, tokenizer {tok.tokenizer_id(enc)}, {device}")
+    net = parallel.wrap(model, ranks, device)  # several ranks: gradients averaged over them
+    fwd = torch.compile(net) if cfg.compile else net  # speed only
+    judge = fwd if ranks.size == 1 else model  # rank 0 evaluates alone, outside the wrapper
+    if ranks.main:
+        print(f"{model.num_params() / 1e6:.2f}M parameters, {len(train_ids):,} train / "
+              f"{len(val_ids):,} val tokens, tokenizer {tok.tokenizer_id(enc)}, {device}"
+              + (f", {ranks.size} ranks" if ranks.size > 1 else ""))
 
     @torch.no_grad()
     def evaluate():
@@ -125,7 +131,7 @@ def train(cfg: Config, retrain_tokenizer: bool = False) -> dict:
         for _ in range(cfg.eval_iters):
             x, y = stage.get_batch(val_ids, cfg.block_size, cfg.batch_size, g)
             with stage.autocast(device, cfg.dtype):
-                losses.append(fwd(x.to(device), targets=y.to(device))[1].item())
+                losses.append(judge(x.to(device), targets=y.to(device))[1].item())
         model.train()
         return sum(losses) / len(losses)
 
@@ -138,45 +144,53 @@ def train(cfg: Config, retrain_tokenizer: bool = False) -> dict:
 
     from tqdm import tqdm
     bar = tqdm(total=cfg.max_iters, initial=step, desc="pretrain", file=sys.stdout,
-               dynamic_ncols=True, leave=False)
+               dynamic_ncols=True, leave=False, disable=not ranks.main)
     t0, tokens_seen = time.time(), 0
     model.train()
     while step < cfg.max_iters:
         for g in opt.param_groups:
             g["lr"] = stage.lr_at(step, cfg.lr, cfg.warmup_iters, cfg.max_iters)
-        x, y = stage.get_batch(train_ids, cfg.block_size, cfg.batch_size, gen)
+        x, y = stage.get_batch(train_ids, cfg.block_size, cfg.batch_size, gen)  # the global
+        x, y = ranks.share(x), ranks.share(y)  # batch; equal shares: DDP's mean is its mean
         with stage.autocast(device, cfg.dtype):
             _, loss = fwd(x.to(device), targets=y.to(device))  # -1/(B T) sum log p(x_t+1 | x_<=t)
         stage.optimizer_step(model, opt, loss, cfg.grad_clip, step, ckpt)
         step += 1
-        tokens_seen += x.numel()
+        tokens_seen += x.numel() * ranks.size
         bar.update(1)
         if step % cfg.eval_interval == 0 or step == cfg.max_iters:
+            rng = parallel.rng_states(ranks)  # every rank's, gathered
+            train_loss = ranks.sum(loss.item()) / ranks.size
+            if not ranks.main:
+                continue
             val = evaluate()
-            rec = {"step": step, "loss/train": loss.item(), "loss/val": val,
+            rec = {"step": step, "loss/train": train_loss, "loss/val": val,
                    "lr": opt.param_groups[0]["lr"],
                    "tok_per_s": tokens_seen / (time.time() - t0), "sample": sample_text()}
             log.append(rec)
             bar.write(f"step {step:5d}/{cfg.max_iters} | loss {rec['loss/train']:.3f} | "
                       f"val {val:.3f} | lr {rec['lr']:.1e} | {rec['tok_per_s']:,.0f} tok/s | "
                       f"{rec['sample'][:60]!r}")
-            if new_ranks is not None:  # the new tokenizer, with the first checkpoint
-                tok.save_tokenizer(new_ranks, out / "tokenizer.tiktoken")
-                new_ranks = None
+            if new_bpe is not None:  # the new tokenizer, with the first checkpoint
+                tok.save_tokenizer(new_bpe, out / "tokenizer.tiktoken")
+                new_bpe = None
             stage.save_checkpoint({
                 "config": dataclasses.asdict(mcfg), "model": model.state_dict(), "step": step,
                 "tokenizer": tok.tokenizer_id(enc), "train_config": dataclasses.asdict(cfg),
                 "optimizer": opt.state_dict(),
-                "rng": {"batch": gen.get_state(), **stage.rng_state()}}, ckpt, log)
+                "rng": {"batch": gen.get_state(), **rng}}, ckpt, log)
     bar.close()
+    ranks.wait()
     return log.history("step", "loss/train", "loss/val")
 
 
 def main(argv=None):
-    cfg = stage.config_from_args(Config, argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    retrain = "--retrain_tokenizer" in argv  # the pipeline's, for a fresh run: a new BPE
+    cfg = stage.config_from_args(Config, [a for a in argv if a != "--retrain_tokenizer"])
     if not cfg.data:
         cfg.data = str(Path(cfg.out) / "corpus.txt")
-    train(cfg)
+    train(cfg, retrain_tokenizer=retrain)
 
 
 if __name__ == "__main__":

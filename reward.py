@@ -77,6 +77,7 @@ from torch.nn.utils.rnn import pad_sequence
 
 import data
 import gpt
+import parallel
 import stage
 import tokenizer as tok
 import world
@@ -278,7 +279,8 @@ def save_reward_model(model, path, enc, cfg, step, hist, opt, extra=None, log=No
                            "lm_coef": model.lm_coef,
                            "tokenizer": tok.tokenizer_id(enc), "history": hist,
                            "train_config": dataclasses.asdict(cfg), "optimizer": opt.state_dict(),
-                           "rng": stage.rng_state(), **(extra or {})}, path, log)
+                           "rng": parallel.rng_states(parallel.Ranks()), **(extra or {})},
+                          path, log)
 
 
 def forward_batch(model: RewardModel, examples: list[dict], pad_id: int, device):
@@ -392,12 +394,13 @@ def normalize(model: RewardModel, enc, demos: list[dict], batch_size: int = 64) 
 def train(cfg: Config) -> dict:
     """Collect comparisons if absent, train the RM with Eq. 1, normalise; returns the history."""
     out = Path(cfg.out)
-    if cfg.recollect or not (out / "comparisons.jsonl").exists():
-        collect(cfg)
+    ranks, device = parallel.init(stage.pick_device(cfg.device))  # torchrun: this rank's
+    if ranks.main and (cfg.recollect or not (out / "comparisons.jsonl").exists()):
+        collect(cfg)  # rank 0 alone; the others wait for the file
+    ranks.wait()
     comps = data.read_comparisons(out / "comparisons.jsonl")  # DataError with file:line if bad
     demos = data.read_sft(stage.need(out / "sft.jsonl", DATA_CMD.format(out=out)))
     torch.set_float32_matmul_precision(cfg.matmul_precision)
-    device = stage.pick_device(cfg.device)
     body, enc, _ = load_sft(cfg)
     torch.manual_seed(cfg.seed)  # the head's init and dropout
     model = RewardModel(body, cfg.lm_coef).to(device)
@@ -410,25 +413,31 @@ def train(cfg: Config) -> dict:
     step, hist, ckpt = 0, {k: [] for k in keys}, out / "rm.pt"
     log = stage.Log(out / "reward.jsonl")  # reaches the file with each checkpoint
 
-    def save(extra=None):
-        save_reward_model(model, ckpt, enc, cfg, step, hist, opt, extra, log)
+    def save(extra=None, rng=None):  # rank 0 writes, with every rank's generators in rng
+        rng = rng or parallel.rng_states(ranks)
+        if ranks.main:
+            save_reward_model(model, ckpt, enc, cfg, step, hist, opt, {"rng": rng, **(extra or {})},
+                              log)
 
     if cfg.resume and ckpt.exists():
         ck = stage.load_checkpoint(ckpt, RM_CMD.format(out=out), enc)
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optimizer"])
-        stage.set_rng_state(ck["rng"])
+        parallel.set_rng_states(ck["rng"], ranks, cfg.seed)
         step, hist, log = ck["step"], ck["history"], stage.Log(log.path, ck)
         if ck.get("normalized") and step >= total:  # finished: normalising again logs twice
             print(f"{ckpt} is finished and normalised; nothing to resume")
             return hist
         print(f"resumed {ckpt} at step {step}")
-    print(f"reward model: {model.gpt.num_params() / 1e6:.2f}M parameters, {len(train_c)} "
-          f"train / {len(val_c)} val prompts, {total} steps of {cfg.batch_size} prompts, {device}; "
-          f"{n_cut} (prompt, response) pairs cut to fit block_size={body.config.block_size}")
+    if ranks.main:
+        print(f"reward model: {model.gpt.num_params() / 1e6:.2f}M parameters, {len(train_c)} "
+              f"train / {len(val_c)} val prompts, {total} steps of {cfg.batch_size} prompts, "
+              f"{device}" + (f" ({ranks.size} ranks)" if ranks.size > 1 else "") + f"; {n_cut} "
+              f"(prompt, response) pairs cut to fit block_size={body.config.block_size}")
     from tqdm import tqdm
     bar = tqdm(total=total, initial=step, desc="reward", file=sys.stdout, dynamic_ncols=True,
-               leave=False)
+               leave=False, disable=not ranks.main)
+    net = parallel.wrap(model, ranks, device)  # several ranks: gradients averaged over them
     t0, seen, run, ev = time.time(), 0, {"loss": 0.0, "acc": 0.0, "n": 0}, None
     model.train()
     while step < total:
@@ -436,20 +445,27 @@ def train(cfg: Config) -> dict:
         order = torch.randperm(len(examples), generator=torch.Generator().manual_seed(
             cfg.seed + epoch)).tolist()
         batch = [examples[j] for j in order[i * cfg.batch_size:(i + 1) * cfg.batch_size]]
+        mine = ranks.share(batch)  # this rank's prompts, each with all its pairs (paper 3.5)
         for g in opt.param_groups:
             g["lr"] = stage.lr_at(step, cfg.lr, cfg.warmup_iters, total)
         with stage.autocast(device, cfg.dtype):
-            scores, ranking = forward_batch(model, batch, enc.eot_token, device)
+            scores, ranking = forward_batch(net, mine or batch[:1], enc.eot_token, device)
         loss, st = ranking_loss(scores.float(), ranking)  # all C(K,2) pairs: one element each
+        loss = ranks.rescale(loss, len(mine))  # the mean over the batch's prompts
         stage.optimizer_step(model, opt, loss, cfg.grad_clip, step, ckpt)
         step += 1
         seen += sum(len(ex["pairs"]) for ex in batch)
         run = {"loss": run["loss"] + loss.item(), "acc": run["acc"] + st["acc"], "n": run["n"] + 1}
         bar.update(1)
         if step % cfg.eval_interval == 0 or step == total:
+            rng = parallel.rng_states(ranks)  # every rank's generators, gathered
+            mean = {k: ranks.sum(run[k]) / ranks.size / run["n"] for k in ("loss", "acc")}
+            if not ranks.main:  # rank 0 evaluates and writes
+                run = {"loss": 0.0, "acc": 0.0, "n": 0}
+                continue
             ev = evaluate_rm(model, enc, val_c, dtype=cfg.dtype)
-            rec = {"step": step, "loss/train": run["loss"] / run["n"],
-                   "acc/train": run["acc"] / run["n"], "loss/val": ev["loss"],
+            rec = {"step": step, "loss/train": mean["loss"],
+                   "acc/train": mean["acc"], "loss/val": ev["loss"],
                    "acc/val": ev["acc"], "rm/gold_corr": ev["gold_corr"],
                    "lr": opt.param_groups[0]["lr"], "seq_per_s": seen / (time.time() - t0)}
             for k in keys:
@@ -460,8 +476,11 @@ def train(cfg: Config) -> dict:
                       f"| gold r {ev['gold_corr']:.2f} | lr {rec['lr']:.1e} | "
                       f"{rec['seq_per_s']:.0f} seq/s")
             run = {"loss": 0.0, "acc": 0.0, "n": 0}
-            save()
+            save(rng=rng)
     bar.close()
+    rng = parallel.rng_states(ranks)
+    if not ranks.main:
+        return hist
     bias = normalize(model, enc, demos)
     if ev is None:  # resumed after the last step: nothing was evaluated in this process
         ev = evaluate_rm(model, enc, val_c, dtype=cfg.dtype)
@@ -474,7 +493,7 @@ def train(cfg: Config) -> dict:
              ev["gold_corr"], "rm/bias": bias, "rm/val_pairs": ev["pairs"]}
     hist.update({k: [v] for k, v in final.items() if k != "rm/gold_corr"})
     log.append({"step": step, **final})
-    save({"normalized": True, "metrics": final})
+    save({"normalized": True, "metrics": final}, rng)
     print(f"held-out accuracy {ev['acc']:.1%} vs labeler agreement {ev['agreement']:.1%} on the "
           f"same {ev['pairs']} pairs | reward-gold correlation {ev['gold_corr']:.2f} | bias "
           f"{bias:+.3f} (demonstrations now score 0 on average) -> {ckpt}")

@@ -57,6 +57,7 @@ import torch
 import data
 import gpt
 import gpt2
+import parallel
 import stage
 import tokenizer as tok
 import world
@@ -191,7 +192,7 @@ def answer(model, enc, prompts, max_new_tokens, temperature=0.0, seed=0):
 def train(cfg: Config) -> dict:
     """Fine-tune on out/sft.jsonl; writes out/sft.pt and logs; returns the history."""
     torch.manual_seed(cfg.seed)  # dropout
-    device = stage.pick_device(cfg.device)
+    ranks, device = parallel.init(stage.pick_device(cfg.device))  # torchrun: this rank's
     out = Path(cfg.out)
     model, enc = load_init(cfg)
     model.to(device)
@@ -208,8 +209,13 @@ def train(cfg: Config) -> dict:
         text = stage.load_corpus(out / "corpus.txt")
         ptx_ids = torch.tensor(tok.encode_corpus(enc, text), dtype=torch.int32)
     n_ptx = max(1, round(cfg.batch_size * cfg.ptx_fraction))
-    print(f"{len(train_pairs)} train / {len(val)} val demonstrations; {n_cut} prompts cut from "
-          f"the left to fit block_size={block}; {len(prompts)} eval prompts; {device}")
+    if ptx_ids is not None:
+        parallel.need_divisible(n_ptx, "the corpus windows of a step (batch_size x "
+                                "ptx_fraction)", ranks)
+    if ranks.main:
+        print(f"{len(train_pairs)} train / {len(val)} val demonstrations; {n_cut} prompts cut "
+              f"from the left to fit block_size={block}; {len(prompts)} eval prompts; {device}"
+              + (f", {ranks.size} ranks" if ranks.size > 1 else ""))
 
     opt = stage.make_optimizer(model, cfg.lr, cfg.weight_decay)
     gen = torch.Generator().manual_seed(cfg.seed)  # batch order: saved for exact resume
@@ -222,7 +228,7 @@ def train(cfg: Config) -> dict:
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optimizer"])
         gen.set_state(ck["rng"]["batch"])
-        stage.set_rng_state(ck["rng"])
+        parallel.set_rng_states(ck["rng"], ranks, cfg.seed)
         step, perm = ck["step"], ck["data"]["order"]
         log = stage.Log(log.path, ck)
         print(f"resumed {ckpt} at step {step}")
@@ -245,9 +251,10 @@ def train(cfg: Config) -> dict:
 
     from tqdm import tqdm
     bar = tqdm(total=total, initial=step, desc="sft", file=sys.stdout, dynamic_ncols=True,
-               leave=False)
+               leave=False, disable=not ranks.main)
     t0 = time.time()
-    if step == 0:  # the base model's numbers: what SFT starts from
+    net = parallel.wrap(model, ranks, device)  # several ranks: gradients averaged over them
+    if step == 0 and ranks.main:  # the base model's numbers: what SFT starts from
         evaluate()
     model.train()
     while step < total:
@@ -258,26 +265,36 @@ def train(cfg: Config) -> dict:
         for g in opt.param_groups:
             g["lr"] = lr
         idx = perm[b * cfg.batch_size:(b + 1) * cfg.batch_size].tolist()
-        tokens, am, resp = gpt.batch_pairs([train_pairs[i] for i in idx], 0, device)
+        rows = ranks.share([train_pairs[i] for i in idx])  # this rank's share of the batch
+        tokens, am, resp = gpt.batch_pairs(rows or [train_pairs[idx[0]]], 0, device)
         with stage.autocast(device, cfg.dtype):
-            loss, _ = sft_loss(model, tokens, am, resp)
+            loss, _ = sft_loss(net, tokens, am, resp)
+            n = int(resp[:, 1:].sum()) if rows else 0  # this rank's response tokens
+            loss = ranks.rescale(loss, n)  # -> the mean over the whole batch's
             if ptx_ids is not None:  # C.3: (1 - f) L_SFT + f L_LM on corpus windows
                 x, y = stage.get_batch(ptx_ids, block, n_ptx, gen)
-                _, lm = model(x.to(device), targets=y.to(device))
+                x, y = ranks.share(x), ranks.share(y)
+                _, lm = net(x.to(device), targets=y.to(device))
                 loss = (1 - cfg.ptx_fraction) * loss + cfg.ptx_fraction * lm
         stage.optimizer_step(model, opt, loss, cfg.grad_clip, step, ckpt)
         step += 1
         bar.update(1)
         if step % cfg.eval_interval == 0 or step == total:
+            rng = parallel.rng_states(ranks)  # every rank's, gathered
+            if not ranks.main:
+                continue
             evaluate()
             mcfg = {**dataclasses.asdict(model.config), "dropout": 0.0}  # deviation 3
             stage.save_checkpoint({
                 "config": mcfg, "model": model.state_dict(), "step": step,
                 "tokenizer": tok.tokenizer_id(enc), "train_config": dataclasses.asdict(cfg),
                 "optimizer": opt.state_dict(),
-                "rng": {**stage.rng_state(), "batch": gen.get_state()},
+                "rng": {**rng, "batch": gen.get_state()},
                 "data": {"epoch": epoch, "batch": b + 1, "order": perm}}, ckpt, log)
     bar.close()
+    ranks.wait()
+    if not ranks.main:
+        return {}
     model.eval()
     samples = answer(model, enc, prompts[:cfg.n_samples], cfg.max_new_tokens, cfg.temperature,
                      cfg.seed)

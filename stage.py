@@ -14,7 +14,6 @@ here, as nanoGPT's train.py holds what its model.py does not:
                              the command that makes a missing or broken file
     Log                      a stage's JSONL log, written with its checkpoints and stored in
                              them: a failed run never leaves a new log beside an old model
-    rng_state                what an exact resume restores besides weights and optimizer
     lock, locked             one run at a time per run directory
     make_optimizer, lr_at    AdamW with decay on matrices only, warmup + cosine schedule
     optimizer_step           one clipped step that refuses a non-finite loss (no checkpoint
@@ -190,20 +189,6 @@ def load_encoding(out, tokenizer_id: str):
     return enc
 
 
-def rng_state() -> dict:
-    """The global generators a resume must restore (dropout draws): CPU, and CUDA if present."""
-    state = {"torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def set_rng_state(state: dict) -> None:
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
 # ----------------------------------------------------------------------------- logs
 
 
@@ -237,15 +222,20 @@ class Log:
 
 
 _HELD: dict[str, int] = {}  # run directory -> the lock file's descriptor, held by this process
+HELD_BY_PARENT = "INSTRUCTGPT_LOCK_HELD"  # the run directory whose lock the parent holds
 
 
 @contextlib.contextmanager
 def lock(out):
     """One run at a time per run directory: an exclusive lock (flock) on out/.lock, released by
     the operating system when the process ends however it ends, so a lock left by a dead process
-    never blocks. Re-entrant in one process (the pipeline calls the stages)."""
+    never blocks. Re-entrant in one process (the pipeline calls the stages); under torchrun rank
+    0 holds it for all ranks, and a stage the pipeline starts with torchrun runs under the
+    pipeline's lock (its environment names the run directory: HELD_BY_PARENT)."""
     key = str(Path(out).resolve())
-    if key in _HELD or fcntl is None:  # held already here; or no flock (Windows): no lock
+    if (key in _HELD or fcntl is None  # held already here; or no flock (Windows): no lock
+            or os.environ.get("RANK", "0") != "0"  # torchrun's rank 0 holds it for its ranks
+            or os.environ.get(HELD_BY_PARENT) == key):  # the pipeline that started torchrun
         yield
         return
     Path(out).mkdir(parents=True, exist_ok=True)

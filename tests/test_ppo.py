@@ -272,7 +272,7 @@ def test_trimming_padding_columns_changes_no_gradient(run_dir):
     def run(m):
         policy.zero_grad(set_to_none=True)
         value_model.zero_grad(set_to_none=True)
-        stats = ppo.backward_minibatch(policy, value_model, m, cfg)
+        stats = ppo.backward_minibatch(ppo.Losses(policy, value_model, cfg), m, cfg)
         return stats, [p.grad.clone() for p in (*policy.parameters(), *value_model.parameters())]
 
     (s_full, g_full), (s_short, g_short) = run(mb), run(short)
@@ -293,7 +293,7 @@ def test_ptx_gradient_is_gamma_times_the_lm_gradient(run_dir):
     def grads(model, mb, ptx_batch):
         model.zero_grad(set_to_none=True)
         value_model.zero_grad(set_to_none=True)
-        ppo.backward_minibatch(model, value_model, mb, cfg, ptx_batch)
+        ppo.backward_minibatch(ppo.Losses(model, value_model, cfg), mb, cfg, ptx_batch)
         return [p.grad.clone() for p in model.parameters()]
 
     lm = copy.deepcopy(policy)

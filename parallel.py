@@ -1,0 +1,160 @@
+"""parallel.py: every training stage on several processes at once, with PyTorch's own data
+parallelism (torch.distributed, DistributedDataParallel), started by torchrun.
+
+    torchrun --standalone --nproc_per_node 2 pretrain.py --out runs/cpu
+    python pipeline.py --nproc 2                  # every training stage that way
+
+Each process (a rank) holds a whole copy of the model and takes its share of every global
+batch; DistributedDataParallel averages the gradients over the ranks during backward, so each
+optimizer step sees the gradient of the global batch. What makes the result not depend on the
+number of ranks N (up to the order of floating-point sums):
+
+- The global batch is drawn as in one process, from a generator seeded alike on every rank,
+  and rank r takes its rows r, r + N, r + 2N, ... (`Ranks.share`).
+- A loss that is a mean over items whose count differs between ranks (response tokens, a
+  batch that does not divide by N) is rescaled so that the average of the ranks' gradients is
+  the gradient of the mean over all of them (`Ranks.rescale`).
+- Whatever is sampled (PPO's roll-outs) is sampled by each rank with its own stream, seeded
+  seed + rank, so one process draws what it always drew.
+- Only rank 0 evaluates, logs and writes files; the others wait at the next step.
+
+Without torchrun (no WORLD_SIZE in the environment) this file does nothing: one process, the
+model unwrapped, every number as before. On a CPU the ranks talk over gloo, on GPUs over
+nccl with one GPU per rank (cuda:LOCAL_RANK). Nothing here is from the paper (which trained on
+many GPUs without saying how); its batches are global batches, which is what N keeps fixed.
+"""
+
+import dataclasses
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
+
+
+@dataclasses.dataclass(frozen=True)
+class Ranks:
+    """This process's place among the ranks: rank r of size (0 of 1 without torchrun)."""
+
+    rank: int = 0
+    size: int = 1
+
+    @property
+    def main(self) -> bool:
+        """Rank 0: the one that evaluates, logs and writes."""
+        return self.rank == 0
+
+    def share(self, rows):
+        """This rank's rows of a global batch (a tensor or a list): r, r + N, ..."""
+        return rows if self.size == 1 else rows[self.rank::self.size]
+
+    def sum(self, x):
+        """x (a number or a tensor) summed over the ranks; x itself on one rank."""
+        if self.size == 1:
+            return x
+        t = torch.as_tensor(x, dtype=torch.float64).clone()
+        dist.all_reduce(t)
+        return t if torch.is_tensor(x) else t.item()
+
+    def rescale(self, loss, n):
+        """loss: the mean over this rank's n items. Returns loss * n * N / (n summed over the
+        ranks): DistributedDataParallel averages gradients over the N ranks, so the step sees
+        the gradient of the mean over every rank's items, as one process computes it. A rank
+        with n = 0 contributes a zero gradient. On one rank: loss, untouched."""
+        if self.size == 1:
+            return loss
+        return loss * (n * self.size / max(self.sum(float(n)), 1.0))
+
+    def gather(self, obj) -> list:
+        """Every rank's obj, in rank order (all ranks must call it)."""
+        if self.size == 1:
+            return [obj]
+        objs = [None] * self.size
+        dist.all_gather_object(objs, obj)
+        return objs
+
+    def wait(self) -> None:
+        """All ranks meet here (rank 0 has finished writing what the others read)."""
+        if self.size > 1:
+            dist.barrier()
+
+
+def init(device: str) -> tuple[Ranks, str]:
+    """Join the process group that torchrun describes in the environment (WORLD_SIZE, RANK,
+    LOCAL_RANK, MASTER_ADDR, MASTER_PORT): gloo on a CPU, nccl on GPUs, each rank on its own GPU.
+    Returns (ranks, this rank's device); without torchrun (Ranks(), device)."""
+    size = int(os.environ.get("WORLD_SIZE", "1"))
+    if size == 1:
+        return Ranks(), device
+    if str(device).startswith("cuda"):
+        device = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
+        torch.cuda.set_device(device)
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
+    return Ranks(dist.get_rank(), dist.get_world_size()), device
+
+
+def wrap(model, ranks: Ranks, device: str):
+    """The model as DistributedDataParallel (which also starts every rank from rank 0's
+    weights), or the model itself on one rank. Train through what this returns; evaluate and
+    save the model itself."""
+    if ranks.size == 1:
+        return model
+    ids = [torch.device(device).index] if str(device).startswith("cuda") else None
+    return DistributedDataParallel(model, device_ids=ids)
+
+
+def need_divisible(n: int, what: str, ranks: Ranks) -> None:
+    """A count that every rank must share equally (a batch of corpus windows)."""
+    if n % ranks.size:
+        raise ValueError(f"{what} = {n} does not divide over {ranks.size} ranks; use a "
+                         f"multiple of {ranks.size}")
+
+
+def rng_states(ranks: Ranks) -> dict:
+    """What an exact resume restores besides weights, optimizer and a stage's own generators:
+    the global generator (dropout) of this process, CUDA's if present, and with several ranks
+    every rank's (all ranks must call it): {"torch", "cuda", "ranks"}."""
+    state = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    if ranks.size > 1:
+        state["ranks"] = ranks.gather(torch.get_rng_state())
+    return state
+
+
+def set_rng_states(state: dict, ranks: Ranks, seed: int) -> None:
+    """Restore this rank's stream: exactly when the checkpoint was written with the same number
+    of ranks; with another number, rank 0 continues rank 0's stream and rank r > 0 starts a new
+    one (seed + r): dropout draws differ from an uninterrupted run, every batch does not."""
+    per_rank = state.get("ranks", [state["torch"]])
+    if ranks.rank < len(per_rank) and len(per_rank) == ranks.size:
+        torch.set_rng_state(per_rank[ranks.rank])
+    elif ranks.main:
+        torch.set_rng_state(state["torch"])
+    else:
+        torch.manual_seed(seed + ranks.rank)
+    if "cuda" in state and torch.cuda.is_available() and ranks.size == 1:
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def command(script: str, cfg, nproc: int, extra=()) -> list[str]:
+    """torchrun's command line for a stage's script with every field of its Config."""
+    args = [f"--{'' if v else 'no-'}{k}" if isinstance(v, bool) else f"--{k}={v}"
+            for k, v in dataclasses.asdict(cfg).items()]
+    return [sys.executable, "-m", "torch.distributed.run", "--standalone",
+            f"--nproc_per_node={nproc}", str(Path(__file__).parent / script), *args, *extra]
+
+
+def launch(script: str, cfg, nproc: int, out, extra=()) -> None:
+    """Run a stage on nproc ranks (the pipeline's --nproc), under the lock the caller holds on
+    out/ (stage.HELD_BY_PARENT); a rank's failure stops the pipeline with torchrun's message."""
+    import stage
+    env = {**os.environ, stage.HELD_BY_PARENT: str(Path(out).resolve())}
+    res = subprocess.run(command(script, cfg, nproc, extra), env=env)
+    if res.returncode:
+        raise RuntimeError(f"{script} on {nproc} ranks failed (exit {res.returncode}); "
+                           f"its error is printed above")
