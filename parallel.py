@@ -34,6 +34,8 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
+import stage
+
 
 @dataclasses.dataclass(frozen=True)
 class Ranks:
@@ -75,6 +77,23 @@ class Ranks:
         objs = [None] * self.size
         dist.all_gather_object(objs, obj)
         return objs
+
+    def gather_rows(self, batch: dict) -> dict:
+        """Every rank's rows of a dict of tensors, in rank order, on every rank (all must call
+        it): tensors (B_r,) as they are, (B_r, T_r) and (B_r, T_r - 1) padded on the right
+        with zeros to the longest T (PPO's roll-outs: zeros there are padding, masked out of
+        every sum and never attended to)."""
+        if self.size == 1:
+            return batch
+        parts = self.gather({k: v.cpu() for k, v in batch.items()})
+        T = max(p["tokens"].shape[1] for p in parts)
+
+        def pad(v, t):  # (B, t) or (B, t - 1) -> (B, T) or (B, T - 1)
+            return v if v.dim() == 1 else torch.nn.functional.pad(v, (0, T - t))
+
+        dev = batch["tokens"].device
+        return {k: torch.cat([pad(p[k], p["tokens"].shape[1]) for p in parts]).to(dev)
+                for k in batch}
 
     def wait(self) -> None:
         """All ranks meet here (rank 0 has finished writing what the others read)."""
@@ -152,7 +171,6 @@ def command(script: str, cfg, nproc: int, extra=()) -> list[str]:
 def launch(script: str, cfg, nproc: int, out, extra=()) -> None:
     """Run a stage on nproc ranks (the pipeline's --nproc), under the lock the caller holds on
     out/ (stage.HELD_BY_PARENT); a rank's failure stops the pipeline with torchrun's message."""
-    import stage
     env = {**os.environ, stage.HELD_BY_PARENT: str(Path(out).resolve())}
     res = subprocess.run(command(script, cfg, nproc, extra), env=env)
     if res.returncode:

@@ -5,7 +5,7 @@ fine-tuning on demonstrations, (2) a reward model trained on rankings, (3) PPO a
 and the evaluations of section 4. One run directory holds every artifact:
 
     data       world/        corpus.txt, sft.jsonl, rm_prompts.jsonl, prompts.jsonl, ...
-    pretrain   pretrain.py   tokenizer.tiktoken, base.pt   (gpt2 preset: GPT-2's weights)
+    pretrain   pretrain.py   tokenizer.tiktoken, base.pt   (gpt2: from GPT-2's weights)
     sft        sft.py        sft.pt                        step 1
     collect    reward.py     comparisons.jsonl             the labelers rank SFT samples
     rm         reward.py     rm.pt                         step 2, Eq. 1
@@ -52,7 +52,6 @@ import torch
 
 import data
 import evaluate
-import gpt2
 import parallel
 import ppo
 import pretrain
@@ -80,9 +79,11 @@ PRESETS = {
     },
     "cpu": {},
     "gpt2": {  # sizes and learning rates for GPT-2 124M on one GPU (not yet tuned on one)
-        "pretrain": {"tokenizer": "gpt2"},
-        "sft": {"epochs": 2, "lr": 1e-5, "dropout": 0.1, "batch_size": 16, "eval_interval": 100,
-                "ptx_fraction": 0.0},
+        # GPT-2 124M goes on pretraining on the world's corpus (about 4M tokens: 1,000 steps of
+        # 16 x 256), at a tenth of its own peak rate, so that it knows the facts it is asked
+        "pretrain": {"tokenizer": "gpt2", "block_size": 256, "batch_size": 16, "max_iters": 1000,
+                     "lr": 1e-4, "warmup_iters": 50},
+        "sft": {"epochs": 2, "lr": 1e-5, "dropout": 0.1, "batch_size": 16, "eval_interval": 100},
         "collect": {"gen_batch": 64}, "rm": {"lr": 1e-5},
         "ppo": {"iterations": 100, "lr": 1e-6},
         "sweeps": {"beta": {}, "ptx": {}},
@@ -114,7 +115,8 @@ class Stage:
     def settings(self) -> dict:
         """What the record compares: every field of its Config but resume, the paths (the
         run directory may move) and the fields that change only speed, and extra."""
-        skip = SPEED_ONLY + (("batch_size",) if self.name == "evaluate" else ())
+        skip = SPEED_ONLY + (("batch_size",) if self.name == "evaluate" else ()) + (
+            ("init",) if self.name == "pretrain" else ())  # GPT-2's weights: --gpt2 once
         d = {k: v for k, v in dataclasses.asdict(self.config).items() if k not in skip}
         return json.loads(json.dumps({**d, **self.extra}))
 
@@ -133,28 +135,22 @@ def stages(preset: str, out: Path, gpt2_weights: str = "", device: str = "auto",
 
     importing = preset == "gpt2" or bool(gpt2_weights)
 
-    def make_base(c):  # step 0: pretrain here, or import GPT-2's weights
-        if importing and not gpt2_weights:
+    def make_base(c):  # step 0: pretrain here, from random weights or from GPT-2's
+        if importing and not gpt2_weights and not c.resume:
             raise SystemExit("the gpt2 preset starts from GPT-2's weights: --gpt2 DIR (a local "
                              "Hugging Face directory with model.safetensors) or --gpt2 gpt2")
-        if not importing:  # a new corpus may have come before: a fresh run trains its BPE
-            return pretrain.train(c, retrain_tokenizer=True)
-        model = gpt2.from_pretrained(gpt2_weights)  # step 0 is OpenAI's: GPT-2's weights
-        stage.save_checkpoint({"config": dataclasses.asdict(model.config), "kind": "base",
-                               "model": model.state_dict(), "step": 0, "tokenizer": "gpt2",
-                               "source": gpt2_weights}, out / "base.pt")
-        return None
+        # a new corpus may have come before: a fresh run trains its BPE
+        return pretrain.train(c, retrain_tokenizer=not importing)
 
     tok_file = () if importing else ("tokenizer.tiktoken",)  # GPT-2's encoding is tiktoken's
     base = tok_file + ("base.pt",)
     policy = tok_file + ("sft.pt",)
     seq = [Stage("data", DATA_FILES, (), world.PRESETS[preset],
                  lambda c: world.write_datasets(c, out)),
-           Stage("pretrain", base + ("pretrain.jsonl",) * (not importing),
-                 () if importing else ("corpus.txt",),
-                 cfg(pretrain.Config, "pretrain", data=str(out / "corpus.txt")), make_base,
-                 "base.pt", {"gpt2": importing},  # which weights: not compared (--gpt2 once)
-                 "" if importing else "pretrain.py"),
+           Stage("pretrain", base + ("pretrain.jsonl",), ("corpus.txt",),
+                 cfg(pretrain.Config, "pretrain", data=str(out / "corpus.txt"),
+                     **({"init": gpt2_weights, "tokenizer": "gpt2"} if importing else {})),
+                 make_base, "base.pt", {"gpt2": importing}, "pretrain.py"),
            Stage("sft", ("sft.pt", "sft_log.jsonl"),
                  base + ("sft.jsonl", "eval_prompts.jsonl", "corpus.txt"),
                  cfg(sft.Config, "sft"), sft.train, "sft.pt", script="sft.py"),

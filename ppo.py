@@ -373,21 +373,6 @@ def update(policy, value_model, opts, batch, cfg: Config, generator, ptx_ids=Non
     return out
 
 
-def gather_batch(batch: dict, ranks) -> dict:
-    """Every rank's roll-outs, in rank order, on every rank: tensors (B_r, T_r) and
-    (B_r, T_r - 1) padded on the right to the longest T (padding is never attended to and
-    masked out of every sum), (B_r,) as they are."""
-    parts = ranks.gather({k: v.cpu() for k, v in batch.items()})
-    T = max(p["tokens"].shape[1] for p in parts)
-    dev = batch["tokens"].device
-
-    def pad(v, t):  # (B, t) or (B, t - 1) -> (B, T) or (B, T - 1)
-        return v if v.dim() == 1 else torch.nn.functional.pad(v, (0, T - t))
-
-    return {k: torch.cat([pad(p[k], p["tokens"].shape[1]) for p in parts]).to(dev)
-            for k in batch}
-
-
 def explained_variance(values, returns, mask):
     """1 - Var[R - V] / Var[R] over response tokens: 1 = perfect values, 0 = a constant."""
     var = masked_mean((returns - masked_mean(returns, mask)) ** 2, mask)
@@ -515,7 +500,7 @@ def train(cfg: Config, reward_fn=None) -> dict:
         gold = gold_scores(batch, enc, [prompts[i]["prompt"] for i in mine])
         t3 = time.time()
         if ranks.size > 1:  # every rank gets the whole batch: Eq. 2's means are over all of it
-            batch, gold = gather_batch(batch, ranks), sum(ranks.gather(gold), [])
+            batch, gold = ranks.gather_rows(batch), sum(ranks.gather(gold), [])
         advantages(batch, state["kl_coef"], cfg)
         mbs = update(policy, value_model, opts, batch, cfg, batch_gen, ptx_ids, ema, net)
         if ranks.size > 1:  # the minibatch statistics, averaged over the ranks

@@ -9,7 +9,9 @@ the same text (tokenizer.py):
     loss = -1/(B T) sum_{b,t} log p(x_{b,t+1} | x_{b,<=t})     on random windows of the corpus
 
 AdamW, a linear warmup, then cosine decay to a tenth of the peak learning rate (stage.lr_at).
-The `gpt2` preset skips this file: GPT-2's weights become base.pt (gpt2.from_pretrained).
+The `gpt2` preset starts from GPT-2's weights instead (`--init`, gpt2.from_pretrained) and goes
+on pretraining them here on the world's corpus, with GPT-2's tokenizer: GPT-3 had read the
+internet that the API's prompts were about, and GPT-2 never read this world.
 
     python pretrain.py --out runs/cpu      # out/corpus.txt -> tokenizer.tiktoken, base.pt
     python pretrain.py --help              # every Config field
@@ -33,6 +35,7 @@ from pathlib import Path
 import torch
 
 import gpt
+import gpt2
 import parallel
 import stage
 import tokenizer as tok
@@ -45,6 +48,8 @@ class Config:
     data: str = ""  # UTF-8 text, documents separated by "<|endoftext|>" (empty: out/corpus.txt)
     out: str = "runs/cpu"  # run directory: tokenizer.tiktoken, base.pt, pretrain.jsonl
     tokenizer: str = "bpe"  # "bpe": train one on --data (or reuse out/); "gpt2": tiktoken's
+    init: str = ""  # "" = random weights; GPT-2's (a Hugging Face directory or hub name): go on
+    # pretraining them on --data (the gpt2 preset; needs --tokenizer gpt2)
     vocab_size: int = 2048  # BPE vocabulary incl. end-of-text (GPT-2: 50257)
     block_size: int = 128  # context length in tokens (GPT-2: 1024)
     n_layer: int = 4  # transformer blocks (GPT-2 small: 12)
@@ -100,14 +105,27 @@ def train(cfg: Config, retrain_tokenizer: bool = False) -> dict:
         raise ValueError(f"{cfg.data}: {len(ids)} tokens is too little text for "
                          f"block_size={cfg.block_size}")
     train_ids, val_ids = ids[:-n_val], ids[-n_val:]
-    mcfg = gpt.GPTConfig(enc.n_vocab, cfg.block_size, cfg.n_layer, cfg.n_head, cfg.n_embd,
-                         cfg.dropout)
-    model = gpt.GPT(mcfg).to(device)
+    step, ckpt = 0, out / "base.pt"
+    resuming = cfg.resume and ckpt.exists()
+    if cfg.init and not resuming:  # GPT-2's weights, then more of their own objective here
+        if cfg.tokenizer != "gpt2":
+            raise ValueError("--init loads GPT-2's weights, which read GPT-2's tokens: add "
+                             "--tokenizer gpt2")
+        model = gpt2.from_pretrained(cfg.init, cfg.dropout)
+        if cfg.block_size > model.config.block_size:
+            raise ValueError(f"--block_size {cfg.block_size} is longer than GPT-2's context "
+                             f"({model.config.block_size})")
+        mcfg = model.config  # its windows are block_size long; its context stays GPT-2's
+    else:
+        mcfg = (gpt.GPTConfig.from_dict(stage.load_checkpoint(ckpt)["config"]) if cfg.init
+                else gpt.GPTConfig(enc.n_vocab, cfg.block_size, cfg.n_layer, cfg.n_head,
+                                   cfg.n_embd, cfg.dropout))
+        model = gpt.GPT(mcfg)
+    model.to(device)
     opt = stage.make_optimizer(model, cfg.lr, cfg.weight_decay)
     gen = torch.Generator().manual_seed(cfg.seed)  # batch order: saved for exact resume
-    step, ckpt = 0, out / "base.pt"
     log = stage.Log(out / "pretrain.jsonl")  # reaches the file with each checkpoint
-    if cfg.resume and ckpt.exists():
+    if resuming:
         ck = stage.load_checkpoint(ckpt, enc=enc)
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optimizer"])

@@ -164,6 +164,40 @@ def test_reward_model_on_two_ranks_equals_one(tiny, tmp_path):
     torch.testing.assert_close(shift[0], shift[1], rtol=0, atol=1e-4)  # the normalised reward
 
 
+def _gather_rank(rank, size, port, result):
+    os.environ.update(WORLD_SIZE=str(size), RANK=str(rank), LOCAL_RANK=str(rank),
+                      MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    ranks, _ = parallel.init("cpu")
+    part = _part(rank)
+    whole = ranks.gather_rows(part)
+    if ranks.main:
+        torch.save({"whole": whole, "white": ppo.whiten(whole["adv"], whole["mask"])}, result)
+    dist.destroy_process_group()
+
+
+def _part(rank):
+    """Rank r's roll-outs: 3 + r rows, 5 + 2r columns, a random response mask."""
+    g = torch.Generator().manual_seed(rank)
+    B, T = 3 + rank, 5 + 2 * rank
+    return {"tokens": torch.randint(1, 9, (B, T), generator=g),
+            "mask": (torch.rand(B, T - 1, generator=g) > 0.3).float(),
+            "adv": torch.randn(B, T - 1, generator=g), "score": torch.randn(B, generator=g)}
+
+
+def test_gathered_roll_outs_whiten_as_the_concatenated_batch(tmp_path):
+    """PPO's whitening over 2 ranks: each rank's episodes gathered (padded to one length) give
+    the statistics of the whole batch, as one process computes them."""
+    mp.spawn(_gather_rank, args=(2, free_port(), tmp_path / "g.pt"), nprocs=2)
+    got = torch.load(tmp_path / "g.pt")
+    a, b = _part(0), _part(1)
+    assert got["whole"]["tokens"].shape == (7, 7) and got["whole"]["score"].shape == (7,)
+    torch.testing.assert_close(got["whole"]["tokens"][3:], b["tokens"])
+    adv = torch.cat([x["adv"][x["mask"] > 0] for x in (a, b)])  # every response token
+    want = (adv - adv.mean()) / adv.var(unbiased=False).add(1e-8).sqrt()
+    torch.testing.assert_close(got["white"][got["whole"]["mask"] > 0], want)
+    assert not got["white"][got["whole"]["mask"] == 0].any()  # padding stays 0
+
+
 def _ppo_update_rank(rank, size, port, out, result):
     """PPO's update of one scored batch on this rank's share, through DistributedDataParallel."""
     os.environ.update(WORLD_SIZE=str(size), RANK=str(rank), LOCAL_RANK=str(rank),
@@ -233,3 +267,19 @@ def test_torchrun_command_line(tmp_path):
     assert res.returncode == 0, res.stderr[-2000:]
     assert "2 ranks" in res.stdout
     assert stage.load_checkpoint(tmp_path / "run" / "base.pt")["step"] == 4
+
+
+@pytest.mark.slow
+def test_pipeline_with_two_ranks(tmp_path, capsys):
+    """`python pipeline.py --preset tiny --nproc 2`: every training stage under torchrun; the
+    pretrained model is the one process's up to the order of sums (PPO samples per rank)."""
+    import pipeline
+    one, two = tmp_path / "one", tmp_path / "two"
+    pipeline.run("tiny", str(one))
+    res = pipeline.run("tiny", str(two), nproc=2)
+    assert set(res["models"]) >= {"sft", "ppo", "ppo_ptx"}
+    val = [stage.load_checkpoint(d / "base.pt")["log"][-1]["loss/val"] for d in (one, two)]
+    assert val[1] == pytest.approx(val[0], abs=5e-3)
+    capsys.readouterr()
+    pipeline.run("tiny", str(two), nproc=2)  # a second run: nothing to do
+    assert "every stage up to date" in capsys.readouterr().out

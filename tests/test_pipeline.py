@@ -6,6 +6,8 @@ import dataclasses
 import json
 import re
 import shutil
+import sys
+from pathlib import Path
 
 import pytest
 import tiktoken
@@ -13,6 +15,8 @@ import torch
 
 import chat
 import evaluate
+import gpt
+import gpt2
 import pipeline
 import ppo
 import reward
@@ -144,10 +148,11 @@ def test_seed_reaches_every_stage_and_only_the_stages(tmp_path):
 
 
 def test_gpt2_preset_on_a_tiny_random_gpt2(tmp_path, monkeypatch):
-    """The gpt2 preset's path: GPT-2 weights become base.pt, tiktoken's GPT-2 encoding is the
-    tokenizer. Stand-ins: a 1-layer random GPT-2 saved by transformers, and an encoding named
-    "gpt2" with end-of-text at 50256 (the real one downloads once), its merges learnt on the
-    world's corpus, which is written first (and then used as the user's own data)."""
+    """The gpt2 preset's path: GPT-2's weights go on pretraining on the world's corpus into
+    base.pt, tiktoken's GPT-2 encoding is the tokenizer, and SFT mixes in the corpus.
+    Stand-ins: a 1-layer random GPT-2 saved by transformers, and an encoding named "gpt2" with
+    end-of-text at 50256 (the real one downloads once), its merges learnt on the world's
+    corpus, which is written first (and then used as the user's own data)."""
     transformers = pytest.importorskip("transformers")
     d = tmp_path / "run"
     world.write_datasets(dataclasses.replace(world.PRESETS["tiny"], corpus_chars=100_000,
@@ -165,6 +170,9 @@ def test_gpt2_preset_on_a_tiny_random_gpt2(tmp_path, monkeypatch):
     presets = copy.deepcopy(pipeline.PRESETS)
     small = {"batch_size": 4, "max_new_tokens": 16}
     presets["gpt2"].update({
+        "pretrain": {**presets["gpt2"]["pretrain"], "block_size": 64, "batch_size": 8,
+                     "max_iters": 30, "lr": 3e-3, "warmup_iters": 5, "eval_interval": 15,
+                     "eval_iters": 2},
         "sft": {**presets["gpt2"]["sft"], "epochs": 1, "batch_size": 8, "n_eval_prompts": 4,
                 "max_new_tokens": 16, "eval_interval": 20},
         "collect": {"n_prompts": 6, "k_min": 4, "k_max": 4, "max_new_tokens": 16},
@@ -177,10 +185,35 @@ def test_gpt2_preset_on_a_tiny_random_gpt2(tmp_path, monkeypatch):
     res = pipeline.run("gpt2", str(d), gpt2_weights=str(tmp_path / "gpt2"))
     ck = stage.load_checkpoint(d / "base.pt")
     assert ck["tokenizer"] == "gpt2" and ck["config"]["vocab_size"] == 50257
+    assert ck["step"] == 30 and ck["config"]["block_size"] == 128  # GPT-2's context, kept
     assert not (d / "tokenizer.tiktoken").exists()
+    # it learnt the world: its held-out loss is below GPT-2's own weights'
+    val = torch.tensor(tok.encode_corpus(fake, (d / "corpus_val.txt").read_text())[:15 * 64 + 1])
+    x, y = val[:-1].view(15, 64), val[1:].view(15, 64)
+    start = gpt2.from_pretrained(str(tmp_path / "gpt2"))
+    base = gpt.GPT(gpt.GPTConfig.from_dict(ck["config"]))
+    base.load_state_dict(ck["model"])
+    with torch.no_grad():
+        assert base(x, targets=y)[1] < start(x, targets=y)[1] - 1.0
+    assert stage.load_checkpoint(d / "sft.pt")["train_config"]["ptx_fraction"] > 0
     for n in ("sft", "ppo", "ppo_ptx"):
         assert stage.load_checkpoint(d / f"{n}.pt")["tokenizer"] == "gpt2"
     assert set(res["models"]) == set(evaluate.MODELS)
+
+
+def test_gpu_check_runs_its_stages_on_a_cpu(tmp_path):
+    """tools/gpu_check.py's part 2 at the tiny size on a CPU: every stage runs and is timed."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+    import gpu_check
+    rep = gpu_check.main(["--device", "cpu", "--size", "tiny", "--skip_tiny", "--out",
+                          str(tmp_path)])
+    assert [r["stage"].split(" ")[1] for r in rep["stages"]] == [
+        "pretrain", "sft", "collect", "rm", "ppo_ptx", "evaluate"]
+    assert all(r["seconds"] > 0 and r["peak_gib"] is None for r in rep["stages"])
+    assert json.loads((tmp_path / "gpu_check.json").read_text())["params"] == rep["params"]
+    if not torch.cuda.is_available():  # its default device is cuda: it says what is missing
+        with pytest.raises(SystemExit, match="no CUDA device"):
+            gpu_check.main(["--out", str(tmp_path)])
 
 
 def test_gpt2_preset_without_weights_says_how(tmp_path):
