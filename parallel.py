@@ -14,8 +14,10 @@ number of ranks N (up to the order of floating-point sums):
 - A loss that is a mean over items whose count differs between ranks (response tokens, a
   batch that does not divide by N) is rescaled so that the average of the ranks' gradients is
   the gradient of the mean over all of them (`Ranks.rescale`).
-- Whatever is sampled (PPO's roll-outs) is sampled by each rank with its own stream, seeded
-  seed + rank, so one process draws what it always drew.
+- What is random per row is drawn by each rank from its own stream, seeded seed + rank (PPO's
+  roll-outs, dropout), so one process draws what it always drew; a model's initial weights
+  are rank 0's, which DistributedDataParallel sends to every rank. (Dropout masks are thus
+  draws that depend on N; the cpu preset trains without dropout.)
 - Only rank 0 evaluates, logs and writes files; the others wait at the next step.
 
 Without torchrun (no WORLD_SIZE in the environment) this file does nothing: one process, the
@@ -114,6 +116,14 @@ def init(device: str) -> tuple[Ranks, str]:
     if not dist.is_initialized():
         dist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
     return Ranks(dist.get_rank(), dist.get_world_size()), device
+
+
+def finish() -> None:
+    """Leave the process group, all ranks together (a stage's command ends with it: a rank
+    that tore its group down while another still wrote could abort)."""
+    if dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
 
 
 def wrap(model, ranks: Ranks, device: str):

@@ -534,6 +534,7 @@ def train(cfg: Config, reward_fn=None) -> dict:
 
 def main(argv=None):
     train(stage.config_from_args(Config, argv))
+    parallel.finish()
 
 
 if __name__ == "__main__":

@@ -91,9 +91,9 @@ def run_tokenizer(cfg: Config, text: str, retrain: bool = False):
 def train(cfg: Config, retrain_tokenizer: bool = False) -> dict:
     """Pretrain a GPT on cfg.data; returns the history {key: [values]}. retrain_tokenizer: a new
     BPE on cfg.data even if out/ holds one (the pipeline's, whose corpus may be new)."""
-    torch.manual_seed(cfg.seed)
     torch.set_float32_matmul_precision(cfg.matmul_precision)
     ranks, device = parallel.init(stage.pick_device(cfg.device))  # torchrun: this rank's
+    torch.manual_seed(cfg.seed + ranks.rank)  # init (rank 0's is broadcast) and dropout
     parallel.need_divisible(cfg.batch_size, "--batch_size", ranks)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -209,6 +209,7 @@ def main(argv=None):
     if not cfg.data:
         cfg.data = str(Path(cfg.out) / "corpus.txt")
     train(cfg, retrain_tokenizer=retrain)
+    parallel.finish()
 
 
 if __name__ == "__main__":

@@ -402,7 +402,7 @@ def train(cfg: Config) -> dict:
     demos = data.read_sft(stage.need(out / "sft.jsonl", DATA_CMD.format(out=out)))
     torch.set_float32_matmul_precision(cfg.matmul_precision)
     body, enc, _ = load_sft(cfg)
-    torch.manual_seed(cfg.seed)  # the head's init and dropout
+    torch.manual_seed(cfg.seed + ranks.rank)  # the head's init (rank 0's is broadcast), dropout
     model = RewardModel(body, cfg.lm_coef).to(device)
     train_c, val_c = split_comparisons(comps, cfg.val_fraction, cfg.seed)
     examples, n_cut = encode_comparisons(train_c, enc, body.config.block_size)
@@ -507,7 +507,9 @@ def main(argv=None):
             return collect(cfg)
         print(f"{cfg.out}/comparisons.jsonl exists; --recollect samples and ranks again")
         return None
-    return train(cfg)
+    hist = train(cfg)
+    parallel.finish()
+    return hist
 
 
 if __name__ == "__main__":

@@ -191,8 +191,8 @@ def answer(model, enc, prompts, max_new_tokens, temperature=0.0, seed=0):
 @stage.locked  # one run at a time per run directory
 def train(cfg: Config) -> dict:
     """Fine-tune on out/sft.jsonl; writes out/sft.pt and logs; returns the history."""
-    torch.manual_seed(cfg.seed)  # dropout
     ranks, device = parallel.init(stage.pick_device(cfg.device))  # torchrun: this rank's
+    torch.manual_seed(cfg.seed + ranks.rank)  # dropout, a stream per rank
     out = Path(cfg.out)
     model, enc = load_init(cfg)
     model.to(device)
@@ -309,6 +309,7 @@ def train(cfg: Config) -> dict:
 
 def main(argv=None):
     train(stage.config_from_args(Config, argv))
+    parallel.finish()
 
 
 if __name__ == "__main__":
