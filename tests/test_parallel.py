@@ -5,13 +5,13 @@ runs a stage."""
 import copy
 import dataclasses
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import torch
+import torch.distributed as dist
 import torch.multiprocessing as mp
 from conftest import copy_of
 from test_ppo import run_dir  # noqa: F401  (a fixture)
@@ -27,17 +27,25 @@ ROOT = Path(__file__).resolve().parents[1]
 STAGES = {"pretrain": pretrain, "sft": sft, "reward": reward, "ppo": ppo}
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def spawn(fn, size, *args):
+    """fn(rank, size, port, *args) on `size` processes, started as torchrun starts its ranks:
+    the store they meet at is held here, by the parent (torchrun's agent), so that it outlives
+    every rank (hosted by rank 0, a rank 1 still leaving could lose it and abort)."""
+    store = dist.TCPStore("127.0.0.1", 0, is_master=True, wait_for_workers=False)
+    mp.spawn(fn, args=(size, store.port, *args), nprocs=size)
+
+
+def join(rank, size, port):
+    """The environment torchrun gives rank `rank` of `size`, its store at the agent's port."""
+    os.environ.update(WORLD_SIZE=str(size), RANK=str(rank), LOCAL_RANK=str(rank),
+                      MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port),
+                      TORCHELASTIC_USE_AGENT_STORE="True")
 
 
 def _rank_main(rank, size, port, module, cfg, crash_at):
     """One rank, set up as torchrun sets one up (the environment), running module.train(cfg);
     crash_at: every rank dies as step crash_at begins."""
-    os.environ.update(WORLD_SIZE=str(size), RANK=str(rank), LOCAL_RANK=str(rank),
-                      MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    join(rank, size, port)
     torch.set_num_threads(1)
     stage.cpu_has_bf16 = lambda: False  # fp32, as in every test
     if crash_at:
@@ -53,7 +61,7 @@ def _rank_main(rank, size, port, module, cfg, crash_at):
 
 
 def on_ranks(size, module, cfg, crash_at=0):
-    mp.spawn(_rank_main, args=(size, free_port(), module, cfg, crash_at), nprocs=size)
+    spawn(_rank_main, size, module, cfg, crash_at)
 
 
 def weights(path, key="model"):
@@ -180,8 +188,7 @@ def test_reward_model_on_two_ranks_equals_one(tiny, tmp_path):
 
 
 def _gather_rank(rank, size, port, result):
-    os.environ.update(WORLD_SIZE=str(size), RANK=str(rank), LOCAL_RANK=str(rank),
-                      MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    join(rank, size, port)
     ranks, _ = parallel.init("cpu")
     part = _part(rank)
     whole = ranks.gather_rows(part)
@@ -202,7 +209,7 @@ def _part(rank):
 def test_gathered_roll_outs_whiten_as_the_concatenated_batch(tmp_path):
     """PPO's whitening over 2 ranks: each rank's episodes gathered (padded to one length) give
     the statistics of the whole batch, as one process computes them."""
-    mp.spawn(_gather_rank, args=(2, free_port(), tmp_path / "g.pt"), nprocs=2)
+    spawn(_gather_rank, 2, tmp_path / "g.pt")
     got = torch.load(tmp_path / "g.pt")
     a, b = _part(0), _part(1)
     assert got["whole"]["tokens"].shape == (7, 7) and got["whole"]["score"].shape == (7,)
@@ -215,8 +222,7 @@ def test_gathered_roll_outs_whiten_as_the_concatenated_batch(tmp_path):
 
 def _ppo_update_rank(rank, size, port, out, result):
     """PPO's update of one scored batch on this rank's share, through DistributedDataParallel."""
-    os.environ.update(WORLD_SIZE=str(size), RANK=str(rank), LOCAL_RANK=str(rank),
-                      MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    join(rank, size, port)
     torch.set_num_threads(1)
     stage.cpu_has_bf16 = lambda: False  # fp32, as in every test
     ranks, _ = parallel.init("cpu")
@@ -249,7 +255,7 @@ def test_ppo_update_on_two_ranks_equals_one(run_dir, tmp_path):  # noqa: F811
     opts = [torch.optim.SGD(m.parameters(), lr=0.1) for m in (policy, value_model)]  # see above
     ppo.update(policy, value_model, opts, copy.deepcopy(batch), cfg,
                torch.Generator().manual_seed(3), ids)
-    mp.spawn(_ppo_update_rank, args=(2, free_port(), str(out), tmp_path / "two.pt"), nprocs=2)
+    spawn(_ppo_update_rank, 2, str(out), tmp_path / "two.pt")
     two = torch.load(tmp_path / "two.pt")
     assert_same(policy.state_dict(), two["policy"], rtol=1e-4, atol=1e-5)
     assert_same(value_model.state_dict(), two["value"], rtol=1e-4, atol=1e-5)
