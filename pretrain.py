@@ -48,8 +48,7 @@ class Config:
     data: str = ""  # UTF-8 text, documents separated by "<|endoftext|>" (empty: out/corpus.txt)
     out: str = "runs/cpu"  # run directory: tokenizer.tiktoken, base.pt, pretrain.jsonl
     tokenizer: str = "bpe"  # "bpe": train one on --data (or reuse out/); "gpt2": tiktoken's
-    init: str = ""  # "" = random weights; GPT-2's (a Hugging Face directory or hub name): go on
-    # pretraining them on --data (the gpt2 preset; needs --tokenizer gpt2)
+    init: str = ""  # GPT-2's weights (HF dir or hub name) to pretrain further; "" = random
     vocab_size: int = 2048  # BPE vocabulary incl. end-of-text (GPT-2: 50257)
     block_size: int = 128  # context length in tokens (GPT-2: 1024)
     n_layer: int = 4  # transformer blocks (GPT-2 small: 12)

@@ -5,6 +5,7 @@ runs a stage."""
 import copy
 import dataclasses
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -92,15 +93,20 @@ def test_ranks_share_and_rescale_on_one_process():
         parallel.need_divisible(5, "--batch_size", parallel.Ranks(0, 2))
 
 
-def test_pretraining_on_two_ranks_equals_one(tmp_path):
+def pretrained_alone(tmp_path, **kw):
+    """A tiny pretraining in one process (run/): its weights, and the same run's Config for
+    two/, which holds the tokenizer the first trained."""
     from test_pretrain import tiny_cfg
-    cfg = tiny_cfg(tmp_path, max_iters=12, eval_interval=6, batch_size=8)
+    cfg = tiny_cfg(tmp_path, **kw)
     pretrain.train(cfg)
-    one = weights(tmp_path / "run" / "base.pt")
     two = dataclasses.replace(cfg, out=str(tmp_path / "two"))
     Path(two.out).mkdir()
-    (tmp_path / "two" / "tokenizer.tiktoken").write_bytes(
-        (tmp_path / "run" / "tokenizer.tiktoken").read_bytes())
+    shutil.copy(tmp_path / "run" / "tokenizer.tiktoken", tmp_path / "two")
+    return weights(tmp_path / "run" / "base.pt"), two
+
+
+def test_pretraining_on_two_ranks_equals_one(tmp_path):
+    one, two = pretrained_alone(tmp_path, max_iters=12, eval_interval=6, batch_size=8)
     on_ranks(2, "pretrain", two)
     assert_same(one, weights(tmp_path / "two" / "base.pt"))
     log = (tmp_path / "two" / "pretrain.jsonl").read_text().splitlines()
@@ -110,14 +116,8 @@ def test_pretraining_on_two_ranks_equals_one(tmp_path):
 
 
 def test_interrupted_on_two_ranks_resumed_on_one_equals_uninterrupted(tmp_path):
-    from test_pretrain import tiny_cfg
-    cfg = tiny_cfg(tmp_path, max_iters=12, eval_interval=4, batch_size=8, eval_iters=2)
-    pretrain.train(cfg)
-    straight = weights(tmp_path / "run" / "base.pt")
-    two = dataclasses.replace(cfg, out=str(tmp_path / "two"))
-    Path(two.out).mkdir()
-    (tmp_path / "two" / "tokenizer.tiktoken").write_bytes(
-        (tmp_path / "run" / "tokenizer.tiktoken").read_bytes())
+    straight, two = pretrained_alone(tmp_path, max_iters=12, eval_interval=4, batch_size=8,
+                                     eval_iters=2)
     with pytest.raises(Exception, match="interrupted|Connection closed"):  # a rank, or its peer
         on_ranks(2, "pretrain", two, crash_at=7)  # after the checkpoint of step 4
     assert stage.load_checkpoint(tmp_path / "two" / "base.pt")["step"] == 4
