@@ -180,9 +180,10 @@ def command(script: str, cfg, nproc: int, extra=()) -> list[str]:
 
 def launch(script: str, cfg, nproc: int, out, extra=()) -> None:
     """Run a stage on nproc ranks (the pipeline's --nproc), under the lock the caller holds on
-    out/ (stage.HELD_BY_PARENT); a rank's failure stops the pipeline with torchrun's message."""
+    out/ (stage.HELD_BY_PARENT); a rank's failure stops the pipeline, pointing to the rank's
+    own one-line error, which torchrun's report follows."""
     env = {**os.environ, stage.HELD_BY_PARENT: str(Path(out).resolve())}
     res = subprocess.run(command(script, cfg, nproc, extra), env=env)
     if res.returncode:
-        raise RuntimeError(f"{script} on {nproc} ranks failed (exit {res.returncode}); "
-                           f"its error is printed above")
+        raise SystemExit(f"error: {script} on {nproc} ranks failed (exit {res.returncode}); "
+                         f"the rank's own error is printed above, before torchrun's report")

@@ -289,6 +289,15 @@ def test_torchrun_command_line(tmp_path):
     assert stage.load_checkpoint(tmp_path / "run" / "base.pt")["step"] == 4
 
 
+def test_pipeline_on_ranks_that_do_not_divide_the_batch_says_so(tmp_path, capfd):
+    """--nproc 3 with the tiny preset's 16 windows a step: the rank's one-line error, then a
+    stop that points to it."""
+    import pipeline
+    with pytest.raises(SystemExit, match="pretrain.py on 3 ranks failed"):
+        pipeline.run("tiny", str(tmp_path / "run"), nproc=3)
+    assert "error: --batch_size = 16 does not divide over 3 ranks" in capfd.readouterr().err
+
+
 @pytest.mark.slow
 def test_pipeline_with_two_ranks(tmp_path, capsys):
     """`python pipeline.py --preset tiny --nproc 2`: every training stage under torchrun; the
