@@ -97,6 +97,28 @@ class Ranks:
         return {k: torch.cat([pad(p[k], p["tokens"].shape[1]) for p in parts]).to(dev)
                 for k in batch}
 
+    def average(self, records: list[dict]) -> list[dict]:
+        """Each rank's list of stat records (the same keys, in the same order), averaged over
+        the ranks entry by entry (all must call it); on one rank the records themselves."""
+        if self.size == 1:
+            return records
+        return [{k: sum(r[k] for r in rs) / len(rs) for k in rs[0]}
+                for rs in zip(*self.gather(records), strict=True)]
+
+    def states(self, state):
+        """A generator's state for a checkpoint (all ranks must call it): the state itself on
+        one rank, else {"ranks": every rank's, in rank order}."""
+        return state if self.size == 1 else {"ranks": self.gather(state)}
+
+    def own(self, saved):
+        """This rank's state from what `states` stored; None for a rank that has none, when the
+        checkpoint was written by another number of ranks (rank 0 then continues rank 0's
+        stream, and the caller starts a new one for every other rank)."""
+        per = saved["ranks"] if isinstance(saved, dict) else [saved]
+        if len(per) == self.size:
+            return per[self.rank]
+        return per[0] if self.main else None
+
     def wait(self) -> None:
         """All ranks meet here (rank 0 has finished writing what the others read)."""
         if self.size > 1:
@@ -145,29 +167,25 @@ def need_divisible(n: int, what: str, ranks: Ranks) -> None:
 
 def rng_states(ranks: Ranks) -> dict:
     """What an exact resume restores besides weights, optimizer and a stage's own generators:
-    the global generator (dropout) of this process, CUDA's if present, and with several ranks
-    every rank's (all ranks must call it): {"torch", "cuda", "ranks"}."""
-    state = {"torch": torch.get_rng_state()}
+    the global generators (dropout) of every rank, CUDA's if present (all ranks must call it)."""
+    state = {"torch": ranks.states(torch.get_rng_state())}
     if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    if ranks.size > 1:
-        state["ranks"] = ranks.gather(torch.get_rng_state())
+        state["cuda"] = ranks.states(torch.cuda.get_rng_state_all())
     return state
 
 
 def set_rng_states(state: dict, ranks: Ranks, seed: int) -> None:
-    """Restore this rank's stream: exactly when the checkpoint was written with the same number
-    of ranks; with another number, rank 0 continues rank 0's stream and rank r > 0 starts a new
-    one (seed + r): dropout draws differ from an uninterrupted run, every batch does not."""
-    per_rank = state.get("ranks", [state["torch"]])
-    if ranks.rank < len(per_rank) and len(per_rank) == ranks.size:
-        torch.set_rng_state(per_rank[ranks.rank])
-    elif ranks.main:
-        torch.set_rng_state(state["torch"])
-    else:
+    """Restore this rank's streams: exactly when the checkpoint was written with the same number
+    of ranks; with another number, rank 0 continues rank 0's and rank r > 0 starts a new one
+    (seed + r): dropout draws differ from an uninterrupted run, every batch does not."""
+    own = ranks.own(state["torch"])
+    if own is None:
         torch.manual_seed(seed + ranks.rank)
-    if "cuda" in state and torch.cuda.is_available() and ranks.size == 1:
-        torch.cuda.set_rng_state_all(state["cuda"])
+    else:
+        torch.set_rng_state(own)
+    cuda = ranks.own(state["cuda"]) if "cuda" in state else None
+    if cuda is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(cuda)
 
 
 def command(script: str, cfg, nproc: int, extra=()) -> list[str]:

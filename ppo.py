@@ -450,10 +450,8 @@ def train(cfg: Config, reward_fn=None) -> dict:
             opt.load_state_dict(sd)
         if ema is not None:
             ema = {k: v.to(device) for k, v in ck["model"].items()}
-        own = ck["rng"]["sample"]  # one state, or one per rank
-        if isinstance(own, list):
-            own = own[ranks.rank] if len(own) == ranks.size else own[0] if ranks.main else None
-        if own is not None:  # else a new rank (another number of ranks): a new stream
+        own = ranks.own(ck["rng"]["sample"])
+        if own is not None:  # else a rank new to the run: its own stream, seeded above
             sample_gen.set_state(own)
         batch_gen.set_state(ck["rng"]["batch"])
         parallel.set_rng_states(ck["rng"], ranks, cfg.seed)
@@ -461,8 +459,8 @@ def train(cfg: Config, reward_fn=None) -> dict:
         print(f"resumed {ckpt} at iteration {it}")
 
     def save():
-        rng = {**parallel.rng_states(ranks), "batch": batch_gen.get_state(), "sample":
-               sample_gen.get_state() if ranks.size == 1 else ranks.gather(sample_gen.get_state())}
+        rng = {**parallel.rng_states(ranks), "batch": batch_gen.get_state(),
+               "sample": ranks.states(sample_gen.get_state())}
         if not ranks.main:  # rank 0 writes, with every rank's generators
             return
         stage.save_checkpoint({
@@ -499,13 +497,11 @@ def train(cfg: Config, reward_fn=None) -> dict:
         t2 = time.time()
         gold = gold_scores(batch, enc, [prompts[i]["prompt"] for i in mine])
         t3 = time.time()
-        if ranks.size > 1:  # every rank gets the whole batch: Eq. 2's means are over all of it
-            batch, gold = ranks.gather_rows(batch), sum(ranks.gather(gold), [])
+        # every rank gets the whole batch: Eq. 2's means are over all of it
+        batch, gold = ranks.gather_rows(batch), sum(ranks.gather(gold), [])
         advantages(batch, state["kl_coef"], cfg)
         mbs = update(policy, value_model, opts, batch, cfg, batch_gen, ptx_ids, ema, net)
-        if ranks.size > 1:  # the minibatch statistics, averaged over the ranks
-            mbs = [{k: sum(r[k] for r in rs) / len(rs) for k in rs[0]}
-                   for rs in zip(*ranks.gather(mbs), strict=True)]
+        mbs = ranks.average(mbs)  # the minibatch statistics, over the ranks
         t4 = time.time()
         rec = {"iteration": it + 1, "episodes": (it + 1) * len(idx),
                **summarize(batch, gold, mbs, enc.eot_token), "rlhf/kl_coef": state["kl_coef"],
