@@ -105,8 +105,8 @@ def train(cfg: Config, retrain_tokenizer: bool = False) -> dict:
                          f"block_size={cfg.block_size}")
     train_ids, val_ids = ids[:-n_val], ids[-n_val:]
     step, ckpt = 0, out / "base.pt"
-    resuming = cfg.resume and ckpt.exists()
-    if cfg.init and not resuming:  # GPT-2's weights, then more of their own objective here
+    ck = stage.load_checkpoint(ckpt, enc=enc) if cfg.resume and ckpt.exists() else None
+    if cfg.init and ck is None:  # GPT-2's weights, then more of their own objective here
         if cfg.tokenizer != "gpt2":
             raise ValueError("--init loads GPT-2's weights, which read GPT-2's tokens: add "
                              "--tokenizer gpt2")
@@ -115,17 +115,16 @@ def train(cfg: Config, retrain_tokenizer: bool = False) -> dict:
             raise ValueError(f"--block_size {cfg.block_size} is longer than GPT-2's context "
                              f"({model.config.block_size})")
         mcfg = model.config  # its windows are block_size long; its context stays GPT-2's
-    else:
-        mcfg = (gpt.GPTConfig.from_dict(stage.load_checkpoint(ckpt)["config"]) if cfg.init
-                else gpt.GPTConfig(enc.n_vocab, cfg.block_size, cfg.n_layer, cfg.n_head,
-                                   cfg.n_embd, cfg.dropout))
+    else:  # a resumed run has the size it was started with (GPT-2's, if it was)
+        mcfg = (gpt.GPTConfig.from_dict(ck["config"]) if ck is not None else
+                gpt.GPTConfig(enc.n_vocab, cfg.block_size, cfg.n_layer, cfg.n_head, cfg.n_embd,
+                              cfg.dropout))
         model = gpt.GPT(mcfg)
     model.to(device)
     opt = stage.make_optimizer(model, cfg.lr, cfg.weight_decay)
     gen = torch.Generator().manual_seed(cfg.seed)  # batch order: saved for exact resume
     log = stage.Log(out / "pretrain.jsonl")  # reaches the file with each checkpoint
-    if resuming:
-        ck = stage.load_checkpoint(ckpt, enc=enc)
+    if ck is not None:
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optimizer"])
         gen.set_state(ck["rng"]["batch"])
