@@ -119,6 +119,13 @@ class Ranks:
             return per[self.rank]
         return per[0] if self.main else None
 
+    def progress(self, total: int, initial: int, desc: str):
+        """A stage's progress bar (tqdm, on stdout), drawn by rank 0 alone; TQDM_DISABLE=1 in
+        the environment hides it as tqdm's own setting does (the notebooks set it)."""
+        from tqdm import tqdm  # imported when a stage starts training, not with this file
+        return tqdm(total=total, initial=initial, desc=desc, file=sys.stdout, dynamic_ncols=True,
+                    leave=False, **({} if self.main else {"disable": True}))
+
     def wait(self) -> None:
         """All ranks meet here (rank 0 has finished writing what the others read)."""
         if self.size > 1:

@@ -85,7 +85,6 @@ Deviations from the paper:
 """
 
 import dataclasses
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -480,9 +479,7 @@ def train(cfg: Config, reward_fn=None) -> dict:
               f"{cfg.iterations} iterations of {cfg.batch_size} episodes; beta {cfg.kl_coef}, "
               f"gamma {cfg.ptx_coef}; {device}" + (f", {ranks.size} ranks" if ranks.size > 1
                                                     else ""))
-    from tqdm import tqdm
-    bar = tqdm(total=cfg.iterations, initial=it, desc=name, file=sys.stdout, dynamic_ncols=True,
-               leave=False, disable=not ranks.main)
+    bar = ranks.progress(cfg.iterations, it, name)
     while it < cfg.iterations:
         lr = cfg.lr * min(1.0, 0.1 + 0.9 * it / cfg.warmup) if cfg.warmup > 0 else cfg.lr  # [D13]
         for opt in opts:

@@ -158,9 +158,7 @@ def train(cfg: Config, retrain_tokenizer: bool = False) -> dict:
         model.train()
         return tok.decode(enc, toks[0].tolist())
 
-    from tqdm import tqdm
-    bar = tqdm(total=cfg.max_iters, initial=step, desc="pretrain", file=sys.stdout,
-               dynamic_ncols=True, leave=False, disable=not ranks.main)
+    bar = ranks.progress(cfg.max_iters, step, "pretrain")
     t0, tokens_seen = time.time(), 0
     model.train()
     while step < cfg.max_iters:

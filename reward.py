@@ -434,9 +434,7 @@ def train(cfg: Config) -> dict:
               f"train / {len(val_c)} val prompts, {total} steps of {cfg.batch_size} prompts, "
               f"{device}" + (f" ({ranks.size} ranks)" if ranks.size > 1 else "") + f"; {n_cut} "
               f"(prompt, response) pairs cut to fit block_size={body.config.block_size}")
-    from tqdm import tqdm
-    bar = tqdm(total=total, initial=step, desc="reward", file=sys.stdout, dynamic_ncols=True,
-               leave=False, disable=not ranks.main)
+    bar = ranks.progress(total, step, "reward")
     net = parallel.wrap(model, ranks, device)  # several ranks: gradients averaged over them
     t0, seen, run, ev = time.time(), 0, {"loss": 0.0, "acc": 0.0, "n": 0}, None
     model.train()

@@ -47,7 +47,6 @@ Deviations from the paper:
 import dataclasses
 import math
 import random
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -249,9 +248,7 @@ def train(cfg: Config) -> dict:
                   f"{rec['gold/score']:+.3f} | ended {rec['gold/ended']:4.0%} | "
                   f"lr {rec['lr']:.1e} | {rows[0]['response'][:50] if rows else ''!r}")
 
-    from tqdm import tqdm
-    bar = tqdm(total=total, initial=step, desc="sft", file=sys.stdout, dynamic_ncols=True,
-               leave=False, disable=not ranks.main)
+    bar = ranks.progress(total, step, "sft")
     t0 = time.time()
     net = parallel.wrap(model, ranks, device)  # several ranks: gradients averaged over them
     if step == 0 and ranks.main:  # the base model's numbers: what SFT starts from
