@@ -17,6 +17,9 @@ text. gamma = 0 is "PPO"; gamma > 0 is "PPO-ptx", the paper's InstructGPT. One i
     advantages  per-token rewards (Eq. 2's first two terms), GAE, whitening
     update      ppo_epochs x minibatches: clipped surrogate + clipped value loss (+ ptx), Adam
 
+Eq. 2's terms and PPO's losses, functions of tensors alone, are objective.py's; this file is
+the algorithm around them: the models, the iteration, the optimizer steps, the log.
+
     python ppo.py --out runs/cpu                   # sft.pt, rm.pt, prompts.jsonl -> ppo.pt
     python ppo.py --out runs/cpu --ptx_coef 1      # PPO-ptx, + corpus.txt -> ppo_ptx.pt
     python ppo.py --help                           # every Config field
@@ -35,7 +38,7 @@ Glossary:
                     right-padded); per-token tensors (B, T-1): entry t is about token t+1;
                     `mask` (B, T-1) is 1 where token t+1 is a response token (end-of-text too)
 
-Implementation details, tagged [Dn] in the code (here and in environment.py):
+Implementation details, tagged [Dn] in the code (here, in objective.py and environment.py):
  [D1] The RM scores the whole response once, at its final token (the end-of-text); every other
       token gets no reward from it.
  [D2] The KL penalty is per token, r_t = -beta kl_t, with kl_t = log pi_RL - log pi_SFT of the
@@ -94,6 +97,7 @@ import torch
 import data
 import environment as env
 import gpt
+import objective as obj
 import parallel
 import stage
 import tokenizer as tok
@@ -143,94 +147,6 @@ def run_name(cfg: Config) -> str:
     return cfg.name or ("ppo_ptx" if cfg.ptx_coef > 0 else "ppo")
 
 
-# ----------------------------------------------------------------------------- the losses
-
-
-def masked_mean(x, mask):
-    return (x * mask).sum() / mask.sum().clamp(min=1)
-
-
-def whiten(x, mask):
-    """[D6] (x - mean) / std over the entries where mask is 1, 0 elsewhere. x, mask (B, T)."""
-    mean = masked_mean(x, mask)
-    var = masked_mean((x - mean) ** 2, mask)
-    return (x - mean) * torch.rsqrt(var + 1e-8) * mask
-
-
-def kl_penalized_rewards(logprobs, ref_logprobs, score, mask, kl_coef):
-    """Eq. 2's first two terms as per-token rewards. logprobs, ref_logprobs, mask (B, T-1): the
-    sampled tokens' log-probs under pi_RL and pi_SFT; score (B,) the RM's r_theta(x, y).
-    Returns rewards (B, T-1) = -beta kl_t on response tokens [D2], plus the score at each
-    response's final token [D1], and kl (B, T-1), the k1 estimate kl_t."""
-    kl = (logprobs - ref_logprobs) * mask  # log pi_RL(y_t|.) / pi_SFT(y_t|.)
-    rewards = -kl_coef * kl * mask  # Eq. 2: - beta log(pi_RL / pi_SFT), token by token
-    rows = torch.arange(len(score), device=score.device)
-    rewards[rows, env.response_end(mask)] += score  # Eq. 2: + r_theta(x, y), at the final token
-    return rewards, kl
-
-
-def gae(rewards, values, mask, discount=1.0, lam=0.95):
-    """[D5] Generalised advantage estimation, backwards over time (d = discount):
-        delta_t = r_t + d V_{t+1} - V_t,        A_t = delta_t + d lambda A_{t+1},
-    where V and A are 0 after the final token. rewards, values, mask (B, T-1) -> advantages,
-    returns = advantages + values (B, T-1), both 0 outside the mask."""
-    values = values * mask
-    advantages = torch.zeros_like(rewards)
-    next_adv = rewards.new_zeros(rewards.shape[0])  # A_{t+1}, 0 after the final token
-    next_value = rewards.new_zeros(rewards.shape[0])  # V_{t+1}, likewise
-    for t in reversed(range(rewards.shape[1])):
-        delta = rewards[:, t] + discount * next_value - values[:, t]
-        next_adv = (delta + discount * lam * next_adv) * mask[:, t]
-        next_value = values[:, t]
-        advantages[:, t] = next_adv
-    return advantages, advantages + values
-
-
-def ppo_policy_loss(logprobs, old_logprobs, advantages, mask, clip_eps=0.2):
-    """PPO's clipped surrogate (Schulman et al. 2017, Eq. 7) as a loss, over response tokens:
-        L = -mean_t min(rho_t A_t, clip(rho_t, 1 - eps, 1 + eps) A_t),  rho_t = pi / pi_old.
-    All inputs (B, T-1). Returns (loss, stats)."""
-    log_ratio = logprobs - old_logprobs
-    ratio = torch.exp(log_ratio)
-    surr = ratio * advantages
-    surr_clipped = ratio.clamp(1 - clip_eps, 1 + clip_eps) * advantages
-    loss = -masked_mean(torch.min(surr, surr_clipped), mask)  # pessimistic: no gain past eps
-    with torch.no_grad():
-        m = mask.bool()
-        stats = {"loss/policy": loss.item(),
-                 "ppo/clipfrac": masked_mean((surr_clipped < surr).float(), mask).item(),
-                 "ppo/approx_kl": masked_mean(torch.expm1(log_ratio) - log_ratio, mask).item(),
-                 "ppo/ratio_mean": masked_mean(ratio, mask).item(),
-                 "ppo/ratio_dev": (ratio[m] - 1).abs().max().item() if m.any() else 0.0}
-    return loss, stats
-
-
-def value_loss(values, old_values, returns, mask, clip=0.2):
-    """[D7] 0.5 mean_t max((V_t - R_t)^2, (V_old,t + clip(V_t - V_old,t, +-clip) - R_t)^2) over
-    response tokens; clip 0 = unclipped. All inputs (B, T-1). Returns (loss, stats)."""
-    err = (values - returns) ** 2
-    if clip > 0:
-        clipped = old_values + (values - old_values).clamp(-clip, clip)
-        err = torch.max(err, (clipped - returns) ** 2)
-    loss = 0.5 * masked_mean(err, mask)
-    return loss, {"loss/value": loss.item()}
-
-
-def ptx_loss(model, batch):
-    """Eq. 2's last term: maximising gamma E[log pi_RL(x)] on pretraining text is minimising
-    gamma times the LM loss; the caller multiplies by gamma. batch: x, targets (B, T) of corpus
-    windows (stage.get_batch). Returns (loss, stats)."""
-    x, y = batch
-    _, loss = model(x, targets=y)
-    return loss, {"loss/ptx": loss.item()}
-
-
-def entropy(logits, temperature=1.0):
-    """Mean entropy of the sampling distributions at the response's tokens: logits (n, V)."""
-    logp = torch.log_softmax(logits.float() / temperature, -1)
-    return -(logp.exp() * logp).sum() / max(1, len(logits))  # 0, not NaN, for no tokens
-
-
 # ----------------------------------------------------------------------------- one iteration
 
 
@@ -263,11 +179,11 @@ def score(batch, policy, ref, value_model, reward_fn, cfg: Config):
 def advantages(batch, kl_coef, cfg: Config):
     """Eq. 2's rewards, GAE and whitening; adds rewards, kl, advantages and returns (B, T-1)."""
     mask = batch["mask"]
-    batch["rewards"], batch["kl"] = kl_penalized_rewards(
+    batch["rewards"], batch["kl"] = obj.kl_penalized_rewards(
         batch["logprobs"], batch["ref_logprobs"], batch["score"], mask, kl_coef)
-    adv, batch["returns"] = gae(batch["rewards"], batch["values"], mask, cfg.discount,
-                                cfg.gae_lambda)
-    batch["advantages"] = whiten(adv, mask)  # [D6]
+    adv, batch["returns"] = obj.gae(batch["rewards"], batch["values"], mask, cfg.discount,
+                                    cfg.gae_lambda)
+    batch["advantages"] = obj.whiten(adv, mask)  # [D6]
     return batch
 
 
@@ -288,16 +204,16 @@ class Losses(torch.nn.Module):
         with stage.autocast(str(tokens.device), cfg.dtype):
             logprobs, logits = gpt.response_logprobs(policy, tokens, am, mask,
                                                      cfg.temperature)  # [D8]; logits (n, V)
-            pg, stats = ppo_policy_loss(logprobs, mb["logprobs"], mb["advantages"], mask,
-                                        cfg.clip_eps)
+            pg, stats = obj.ppo_policy_loss(logprobs, mb["logprobs"], mb["advantages"], mask,
+                                            cfg.clip_eps)
             with torch.set_grad_enabled(cfg.entropy_coef > 0):  # logging only when off
-                ent = entropy(logits, cfg.temperature)
-            vf, vstats = value_loss(self.value_model(tokens, am)[:, :-1], mb["values"],
-                                    mb["returns"], mask, cfg.value_clip)
+                ent = obj.entropy(logits, cfg.temperature)
+            vf, vstats = obj.value_loss(self.value_model(tokens, am)[:, :-1], mb["values"],
+                                        mb["returns"], mask, cfg.value_clip)
             loss = pg - cfg.entropy_coef * ent + cfg.vf_coef * vf
             lm = None
             if ptx_batch is not None:
-                lm, pstats = ptx_loss(policy, ptx_batch)
+                lm, pstats = obj.ptx_loss(policy, ptx_batch)
                 stats.update(pstats)
         stats.update(vstats, **{"ppo/entropy": ent.item()})
         # each rank's token means -> the minibatch's (ptx: equal shares of the windows)
@@ -374,9 +290,9 @@ def update(policy, value_model, opts, batch, cfg: Config, generator, ptx_ids=Non
 
 def explained_variance(values, returns, mask):
     """1 - Var[R - V] / Var[R] over response tokens: 1 = perfect values, 0 = a constant."""
-    var = masked_mean((returns - masked_mean(returns, mask)) ** 2, mask)
+    var = obj.masked_mean((returns - obj.masked_mean(returns, mask)) ** 2, mask)
     err = returns - values
-    return (1 - masked_mean((err - masked_mean(err, mask)) ** 2, mask) / var).item()
+    return (1 - obj.masked_mean((err - obj.masked_mean(err, mask)) ** 2, mask) / var).item()
 
 
 def kl_horizon(cfg: Config) -> float:

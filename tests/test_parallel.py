@@ -17,6 +17,7 @@ import torch.multiprocessing as mp
 from conftest import copy_of
 from test_ppo import run_dir  # noqa: F401  (a fixture)
 
+import objective
 import parallel
 import ppo
 import pretrain
@@ -193,7 +194,7 @@ def _gather_rank(rank, size, port, result):
     part = _part(rank)
     whole = ranks.gather_rows(part)
     if ranks.main:
-        torch.save({"whole": whole, "white": ppo.whiten(whole["adv"], whole["mask"])}, result)
+        torch.save({"whole": whole, "white": objective.whiten(whole["adv"], whole["mask"])}, result)
     parallel.finish()
 
 

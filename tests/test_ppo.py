@@ -11,6 +11,7 @@ import torch
 
 import environment as env
 import gpt
+import objective
 import ppo
 import stage
 import tokenizer as tok
@@ -93,7 +94,7 @@ def random_episodes(seed, B=6, T=12):
 @pytest.mark.parametrize("discount,lam", [(1.0, 0.95), (0.9, 0.8), (1.0, 1.0), (0.99, 0.0)])
 def test_gae_equals_a_plain_reversed_loop(discount, lam):
     rewards, values, mask = random_episodes(0)
-    adv, ret = ppo.gae(rewards, values, mask, discount, lam)
+    adv, ret = objective.gae(rewards, values, mask, discount, lam)
     for b in range(len(rewards)):
         idx = mask[b].nonzero().squeeze(1).tolist()  # this episode's steps
         r, v = rewards[b, idx].tolist(), values[b, idx].tolist() + [0.0]  # V = 0 after the end
@@ -108,7 +109,7 @@ def test_gae_equals_a_plain_reversed_loop(discount, lam):
 
 def test_gae_at_discount_lambda_one_with_zero_values_is_the_reward_to_go():
     rewards, _, mask = random_episodes(1)
-    adv, ret = ppo.gae(rewards, torch.zeros_like(rewards), mask, 1.0, 1.0)
+    adv, ret = objective.gae(rewards, torch.zeros_like(rewards), mask, 1.0, 1.0)
     to_go = (rewards * mask).flip(1).cumsum(1).flip(1) * mask  # sum_{t' >= t} r_t'
     torch.testing.assert_close(adv, to_go)
     torch.testing.assert_close(ret, to_go)
@@ -123,14 +124,14 @@ def test_kl_penalty_is_zero_when_policy_equals_reference(run_dir):
     policy, ref, _, batch = one_batch(enc, cfg)
     assert torch.equal(batch["logprobs"], batch["ref_logprobs"])  # ref is a copy of the policy
     score = torch.randn(len(batch["tokens"]))
-    rewards, kl = ppo.kl_penalized_rewards(batch["logprobs"], batch["ref_logprobs"], score,
-                                           batch["mask"], 0.5)
+    rewards, kl = objective.kl_penalized_rewards(batch["logprobs"], batch["ref_logprobs"], score,
+                                                 batch["mask"], 0.5)
     assert (kl == 0).all()
     torch.testing.assert_close(rewards.sum(1), score)  # only the RM's term is left
     # and by hand: log pi_RL - log pi_SFT = d on every response token, -beta d its reward
     d = torch.tensor([[0.0, 0.5, -0.5, 2.0]])
     mask, zero = torch.tensor([[1.0, 1.0, 1.0, 0.0]]), torch.zeros(1)
-    r, k1 = ppo.kl_penalized_rewards(d, torch.zeros(1, 4), zero, mask, 0.5)
+    r, k1 = objective.kl_penalized_rewards(d, torch.zeros(1, 4), zero, mask, 0.5)
     torch.testing.assert_close(k1, d * mask)
     torch.testing.assert_close(r, torch.tensor([[0.0, -0.25, 0.25, 0.0]]))
 
@@ -165,8 +166,8 @@ def test_rm_score_lands_on_the_final_real_token(run_dir):
     ended = env.ended(tokens, batch["response_mask"], enc.eot_token)
     assert 0 < ended.float().mean() < 1  # both kinds of rows are in the batch
     score = torch.arange(1.0, len(tokens) + 1)
-    rewards, _ = ppo.kl_penalized_rewards(batch["logprobs"], batch["ref_logprobs"], score, mask,
-                                          0.0)
+    rewards, _ = objective.kl_penalized_rewards(batch["logprobs"], batch["ref_logprobs"], score,
+                                                mask, 0.0)
     for b in range(len(tokens)):
         last = am[b].nonzero().max().item()  # column of the final real token
         assert rewards[b].nonzero().squeeze(1).tolist() == [last - 1]  # entry t: token t+1
@@ -209,7 +210,7 @@ def test_clipped_surrogate_by_hand_and_zero_gradient_where_clipped():
     adv = torch.tensor([[1.0, 1.0, 1.0, -1.0, -1.0, -1.0]])
     mask = torch.ones(1, 6)
     logprobs = ratio.log().requires_grad_()
-    loss, st = ppo.ppo_policy_loss(logprobs, torch.zeros(1, 6), adv, mask, clip_eps=0.2)
+    loss, st = objective.ppo_policy_loss(logprobs, torch.zeros(1, 6), adv, mask, clip_eps=0.2)
     # min(rho A, clip(rho) A): A > 0 -> 0.5, 1, 1.2 (capped); A < 0 -> -0.8 (capped), -1, -1.5
     torch.testing.assert_close(loss, -torch.tensor([0.5, 1.0, 1.2, -0.8, -1.0, -1.5]).mean())
     loss.backward()
@@ -225,14 +226,14 @@ def test_value_clipping_by_hand_and_zero_gradient_where_clipped():
     old = torch.zeros(1, 4)
     returns = torch.tensor([[1.0, 1.0, 1.0, -1.0]])
     values = torch.tensor([[0.5, -0.5, 0.1, -0.5]], requires_grad=True)
-    loss, st = ppo.value_loss(values, old, returns, torch.ones(1, 4), clip=0.2)
+    loss, st = objective.value_loss(values, old, returns, torch.ones(1, 4), clip=0.2)
     # max((V - R)^2, (clip(V, -0.2, 0.2) - R)^2): 0.64 (clipped), 2.25, 0.81, 0.64 (clipped)
     torch.testing.assert_close(loss, 0.5 * torch.tensor([0.64, 2.25, 0.81, 0.64]).mean())
     assert st["loss/value"] == pytest.approx(loss.item())
     loss.backward()
     want = torch.tensor([[0.0, -1.5, -0.9, 0.0]]) / 4  # (V - R) / n where unclipped, else 0
     torch.testing.assert_close(values.grad, want)
-    loss0, _ = ppo.value_loss(values, old, returns, torch.ones(1, 4), clip=0.0)
+    loss0, _ = objective.value_loss(values, old, returns, torch.ones(1, 4), clip=0.0)
     torch.testing.assert_close(loss0, 0.5 * torch.tensor([0.25, 2.25, 0.81, 0.25]).mean())
 
 
@@ -254,8 +255,8 @@ def test_ratio_is_exactly_one_on_the_first_minibatch(run_dir):
 
 def test_entropy_by_hand():
     uniform, sure = torch.zeros(1, 4), torch.tensor([[0.0, -1e4, -1e4, -1e4]])
-    assert ppo.entropy(torch.cat([uniform, sure])).item() == pytest.approx(math.log(4) / 2)
-    assert ppo.entropy(torch.zeros(0, 4)).item() == 0.0  # no response tokens: 0, not NaN
+    assert objective.entropy(torch.cat([uniform, sure])).item() == pytest.approx(math.log(4) / 2)
+    assert objective.entropy(torch.zeros(0, 4)).item() == 0.0  # no response tokens: 0, not NaN
 
 
 def test_trimming_padding_columns_changes_no_gradient(run_dir):
@@ -298,7 +299,7 @@ def test_ptx_gradient_is_gamma_times_the_lm_gradient(run_dir):
 
     lm = copy.deepcopy(policy)
     lm.zero_grad()
-    ppo.ptx_loss(lm, ptx)[0].backward()  # the LM loss alone
+    objective.ptx_loss(lm, ptx)[0].backward()  # the LM loss alone
     zero = {**batch, "advantages": torch.zeros_like(batch["advantages"])}  # PPO part zeroed
     for g, p in zip(grads(policy, zero, ptx), lm.parameters(), strict=True):
         torch.testing.assert_close(g, 3.0 * p.grad, rtol=1e-5, atol=1e-7)
@@ -384,7 +385,7 @@ def test_value_model_from_the_rm_starts_at_the_rms_reward_and_trains_whole(run_d
 def test_whiten_by_hand():
     x = torch.tensor([[1.0, 2.0, 3.0, 100.0], [5.0, -7.0, 0.0, 0.0]])
     mask = torch.tensor([[1.0, 1.0, 1.0, 0.0], [1.0, 0.0, 0.0, 0.0]])
-    w = ppo.whiten(x, mask)
+    w = objective.whiten(x, mask)
     vals = torch.tensor([1.0, 2.0, 3.0, 5.0])  # the masked entries: mean 2.75, var 2.1875
     want = (vals - 2.75) / math.sqrt(2.1875 + 1e-8)
     torch.testing.assert_close(w[mask.bool()], want)

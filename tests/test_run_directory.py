@@ -16,6 +16,7 @@ import torch
 
 import chat
 import data
+import objective
 import pipeline
 import ppo
 import stage
@@ -102,8 +103,8 @@ def test_one_run_at_a_time_and_a_dead_holder_never_blocks(run):
 
 def test_a_failed_stage_keeps_the_previous_model_and_its_log(run, monkeypatch):
     before = {f: (run / f).read_bytes() for f in ("ppo.pt", "ppo_log.jsonl")}
-    real = ppo.ppo_policy_loss
-    monkeypatch.setattr(ppo, "ppo_policy_loss",
+    real = objective.ppo_policy_loss
+    monkeypatch.setattr(objective, "ppo_policy_loss",
                         lambda *a, **k: (real(*a, **k)[0] * float("nan"), real(*a, **k)[1]))
     cfg = ppo.Config(out=str(run), iterations=8, batch_size=32, lr=3e-4, max_new_tokens=32,
                      log_every=4)
