@@ -413,11 +413,9 @@ def train(cfg: Config) -> dict:
     step, hist, ckpt = 0, {k: [] for k in keys}, out / "rm.pt"
     log = stage.Log(out / "reward.jsonl")  # reaches the file with each checkpoint
 
-    def save(extra=None, rng=None):  # rank 0 writes, with every rank's generators in rng
-        rng = rng or parallel.rng_states(ranks)
-        if ranks.main:
-            save_reward_model(model, ckpt, enc, cfg, step, hist, opt, {"rng": rng, **(extra or {})},
-                              log)
+    def save(rng, extra=None):  # rank 0 alone; rng: every rank's generators (rng_states)
+        save_reward_model(model, ckpt, enc, cfg, step, hist, opt, {"rng": rng, **(extra or {})},
+                          log)
 
     if cfg.resume and ckpt.exists():
         ck = stage.load_checkpoint(ckpt, RM_CMD.format(out=out), enc)
@@ -474,7 +472,7 @@ def train(cfg: Config) -> dict:
                       f"| gold r {ev['gold_corr']:.2f} | lr {rec['lr']:.1e} | "
                       f"{rec['seq_per_s']:.0f} seq/s")
             run = {"loss": 0.0, "acc": 0.0, "n": 0}
-            save(rng=rng)
+            save(rng)
     bar.close()
     rng = parallel.rng_states(ranks)
     if not ranks.main:
@@ -491,7 +489,7 @@ def train(cfg: Config) -> dict:
              ev["gold_corr"], "rm/bias": bias, "rm/val_pairs": ev["pairs"]}
     hist.update({k: [v] for k, v in final.items() if k != "rm/gold_corr"})
     log.append({"step": step, **final})
-    save({"normalized": True, "metrics": final}, rng)
+    save(rng, {"normalized": True, "metrics": final})
     print(f"held-out accuracy {ev['acc']:.1%} vs labeler agreement {ev['agreement']:.1%} on the "
           f"same {ev['pairs']} pairs | reward-gold correlation {ev['gold_corr']:.2f} | bias "
           f"{bias:+.3f} (demonstrations now score 0 on average) -> {ckpt}")
