@@ -50,6 +50,7 @@ from pathlib import Path
 
 import torch
 
+import collect
 import data
 import evaluate
 import parallel
@@ -155,7 +156,7 @@ def stages(preset: str, out: Path, gpt2_weights: str = "", device: str = "auto",
                  base + ("sft.jsonl", "eval_prompts.jsonl", "corpus.txt"),
                  cfg(sft.Config, "sft"), sft.train, "sft.pt", script="sft.py"),
            Stage("collect", ("comparisons.jsonl",), policy + ("rm_prompts.jsonl",),
-                 cfg(reward.Config, "collect", preset=preset, collect_only=True), reward.collect,
+                 cfg(reward.Config, "collect", preset=preset, collect_only=True), collect.collect,
                  extra=labelers),
            Stage("rm", ("rm.pt", "reward.jsonl"), policy + ("comparisons.jsonl", "sft.jsonl"),
                  cfg(reward.Config, "rm", preset=preset), reward.train, "rm.pt", labelers,

@@ -14,7 +14,7 @@ separate examples made the RM overfit. Before RL, a bias is set so that the labe
 demonstrations score 0 on average.
 
     python reward.py --out runs/cpu                  # comparisons.jsonl (if absent), then rm.pt
-    python reward.py --out runs/cpu --collect_only   # only sample and rank: comparisons.jsonl
+    python reward.py --out runs/cpu --collect_only   # only sample and rank (collect.py)
     python reward.py --help                          # every Config field
 
 Reads out/sft.pt (made by `python sft.py --out DIR`) and out/rm_prompts.jsonl, out/sft.jsonl
@@ -62,10 +62,8 @@ Extension (not the paper's; off by default):
 """
 
 import dataclasses
-import itertools
 import math
 import random
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,6 +73,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.nn.utils.rnn import pad_sequence
 
+import collect
 import data
 import gpt
 import parallel
@@ -116,77 +115,7 @@ class Config:
     resume: bool = False  # continue from out/rm.pt
 
 
-DATA_CMD = "python -m world --out {out}"
-SFT_CMD = "python sft.py --out {out}"
 RM_CMD = "python reward.py --out {out}"
-
-
-def load_sft(cfg: Config):
-    """The model to start from (paper: SFT), with the RM's dropout; returns (GPT, enc, ckpt)."""
-    path = Path(cfg.init) if cfg.init.endswith(".pt") else Path(cfg.out) / f"{cfg.init}.pt"
-    model, ck = stage.load_model(path, SFT_CMD.format(out=cfg.out), dropout=cfg.dropout)
-    return model, stage.load_encoding(cfg.out, ck["tokenizer"]), ck
-
-
-# ----------------------------------------------------------------------------- collection
-
-
-@stage.locked  # one run at a time per run directory
-def collect(cfg: Config) -> dict:
-    """Sample K ~ U{k_min..k_max} responses per RM prompt from the SFT model, have a training
-    labeler rank them, and write out/comparisons.jsonl. Returns a summary that includes the
-    labelers' agreement on these very samples: the ceiling for the RM's accuracy."""
-    if not 2 <= cfg.k_min <= cfg.k_max <= 9:
-        raise ValueError(f"K must lie in 2..9 with k_min <= k_max (paper: 4..9), got "
-                         f"k_min={cfg.k_min}, k_max={cfg.k_max}")
-    t0, out = time.time(), Path(cfg.out)
-    device = stage.pick_device(cfg.device)
-    prompts = data.read_prompts(stage.need(out / "rm_prompts.jsonl", DATA_CMD.format(out=out)))
-    prompts = prompts[:cfg.n_prompts] if cfg.n_prompts > 0 else prompts
-    policy, enc, _ = load_sft(cfg)
-    policy.to(device).eval()
-    ids, n_cut = gpt.encode_prompts(enc, [data.format_prompt(p["prompt"]) for p in prompts],
-                                    policy.config.block_size, cfg.max_new_tokens)
-    rng = random.Random(cfg.seed)
-    ks = [rng.randint(cfg.k_min, cfg.k_max) for _ in prompts]
-    rows = [i for i, k in enumerate(ks) for _ in range(k)]  # the prompt of every sample
-    gen = torch.Generator(device).manual_seed(cfg.seed)
-    texts, ended = [], 0
-    from tqdm import tqdm
-    bar = tqdm(total=len(rows), desc="collect", file=sys.stdout, dynamic_ncols=True, leave=False)
-    for s in range(0, len(rows), cfg.gen_batch):  # many prompts x K rows per call: speed only
-        chunk = rows[s:s + cfg.gen_batch]
-        with stage.autocast(device, cfg.dtype, sampling=True):
-            toks, _, resp = policy.generate([ids[i] for i in chunk], cfg.max_new_tokens,
-                                            temperature=cfg.temperature, eot_id=enc.eot_token,
-                                            generator=gen)
-        for text, end in gpt.decode_responses(enc, toks, resp):
-            texts.append(text)
-            ended += end
-        bar.update(len(chunk))
-    bar.close()
-    labelers = world.make_labelers(world.PRESETS[cfg.preset])
-    rank_rng, records, start = random.Random(f"{cfg.seed}-rank"), [], 0
-    first = [0, *itertools.accumulate(ks)][:-1]  # index of each prompt's first sample
-    off_rng = random.Random(f"{cfg.seed}-off")
-    for i, (p, k) in enumerate(zip(prompts, ks, strict=True)):
-        responses, start = texts[start:start + k], start + k
-        for slot in range(k - min(cfg.off_prompt, k - 2) if len(prompts) > 1 else k, k):
-            j = (i + 1 + off_rng.randrange(len(prompts) - 1)) % len(prompts)  # j != i
-            responses[slot] = texts[first[j]]  # deviation 7: an answer to another prompt
-        ranking = labelers[i % len(labelers)].rank(p["prompt"], responses, rank_rng)
-        records.append({"prompt": p["prompt"], "responses": responses, "ranking": ranking,
-                        "category": p["category"]})
-    data.write_jsonl(out / "comparisons.jsonl", records)
-    agree = world.agreement(labelers, [(r["prompt"], r["responses"]) for r in records],
-                            random.Random(f"{cfg.seed}-agreement"))
-    summary = {"prompts": len(records), "samples": len(texts),
-               "pairs": sum(k * (k - 1) // 2 for k in ks), "ended": ended / max(1, len(texts)),
-               "prompts_cut": n_cut, "agreement": agree, "seconds": time.time() - t0}
-    print(f"collected {summary['prompts']} rankings ({summary['samples']} samples, "
-          f"{summary['pairs']} pairs, {summary['ended']:.0%} ended, {n_cut} prompts cut) in "
-          f"{summary['seconds']:.0f}s | labeler agreement {agree:.1%} (the RM's ceiling)")
-    return summary
 
 
 def split_comparisons(comps: list, val_fraction: float, seed: int) -> tuple[list, list]:
@@ -396,12 +325,12 @@ def train(cfg: Config) -> dict:
     out = Path(cfg.out)
     ranks, device = parallel.init(stage.pick_device(cfg.device))  # torchrun: this rank's
     if ranks.main and (cfg.recollect or not (out / "comparisons.jsonl").exists()):
-        collect(cfg)  # rank 0 alone; the others wait for the file
+        collect.collect(cfg)  # rank 0 alone; the others wait for the file
     ranks.wait()
     comps = data.read_comparisons(out / "comparisons.jsonl")  # DataError with file:line if bad
-    demos = data.read_sft(stage.need(out / "sft.jsonl", DATA_CMD.format(out=out)))
+    demos = data.read_sft(stage.need(out / "sft.jsonl", collect.DATA_CMD.format(out=out)))
     torch.set_float32_matmul_precision(cfg.matmul_precision)
-    body, enc, _ = load_sft(cfg)
+    body, enc, _ = collect.load_sft(cfg)
     torch.manual_seed(cfg.seed + ranks.rank)  # the head's init (rank 0's is broadcast), dropout
     model = RewardModel(body, cfg.lm_coef).to(device)
     train_c, val_c = split_comparisons(comps, cfg.val_fraction, cfg.seed)
@@ -500,7 +429,7 @@ def main(argv=None):
     cfg = stage.config_from_args(Config, argv)
     if cfg.collect_only:
         if cfg.recollect or not (Path(cfg.out) / "comparisons.jsonl").exists():
-            return collect(cfg)
+            return collect.collect(cfg)
         print(f"{cfg.out}/comparisons.jsonl exists; --recollect samples and ranks again")
         return None
     hist = train(cfg)

@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from conftest import copy_of
 
+import collect
 import data
 import gpt
 import reward
@@ -307,7 +308,7 @@ def test_nan_loss_keeps_last_good_checkpoint(run, tmp_path, monkeypatch):
 def test_collect_end_to_end(run, tmp_path):
     d = clone(run, tmp_path / "col")
     cfg = cfg_for(d, n_prompts=4, max_new_tokens=16, gen_batch=7, seed=5)
-    summary = reward.collect(cfg)
+    summary = collect.collect(cfg)
     comps = data.read_comparisons(d / "comparisons.jsonl")  # K in 2..9, rankings permutations
     prompts = data.read_prompts(d / "rm_prompts.jsonl")[:4]
     assert [c["prompt"] for c in comps] == [p["prompt"] for p in prompts]
@@ -332,9 +333,9 @@ def test_collect_end_to_end(run, tmp_path):
 def test_off_prompt_samples_answer_another_prompt(run, tmp_path):
     d = clone(run, tmp_path / "off")
     kw = dict(n_prompts=5, max_new_tokens=12, gen_batch=64, seed=3, k_min=4, k_max=6)
-    reward.collect(cfg_for(d, off_prompt=0, **kw))
+    collect.collect(cfg_for(d, off_prompt=0, **kw))
     own = data.read_comparisons(d / "comparisons.jsonl")
-    reward.collect(cfg_for(d, off_prompt=2, **kw))
+    collect.collect(cfg_for(d, off_prompt=2, **kw))
     mixed = data.read_comparisons(d / "comparisons.jsonl")
     firsts = [c["responses"][0] for c in own]
     for i, (a, b) in enumerate(zip(own, mixed, strict=True)):
@@ -349,9 +350,9 @@ def test_errors(run, tmp_path):
     with pytest.raises(FileNotFoundError, match="python sft.py --out"):
         reward.train(cfg_for(d))
     with pytest.raises(ValueError, match="2..9"):
-        reward.collect(cfg_for(d, k_max=10))
+        collect.collect(cfg_for(d, k_max=10))
     with pytest.raises(FileNotFoundError, match="python -m world --out"):
-        reward.collect(cfg_for(tmp_path / "empty"))
+        collect.collect(cfg_for(tmp_path / "empty"))
     good = data.read_comparisons(d / "comparisons.jsonl")[0]
     for bad in ({**good, "responses": good["responses"][:1], "ranking": [0]},
                 {**good, "ranking": [0] * len(good["responses"])}):

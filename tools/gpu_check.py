@@ -28,6 +28,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import collect  # noqa: E402
 import evaluate  # noqa: E402  (after the path: the repository's modules)
 import pipeline  # noqa: E402
 import ppo  # noqa: E402
@@ -68,7 +69,7 @@ def stages(d: Path, size: str, device: str, gpt2_dir: str) -> list:
         ("sft (1 epoch, 300 demonstrations)", lambda: sft.train(sft.Config(
             out=o, epochs=1, lr=1e-5, batch_size=16, eval_interval=10**6, n_eval_prompts=8,
             n_samples=2, **short))),
-        ("collect (24 prompts x 4 samples)", lambda: reward.collect(reward.Config(
+        ("collect (24 prompts x 4 samples)", lambda: collect.collect(reward.Config(
             out=o, preset="tiny", n_prompts=24, k_min=4, k_max=4, recollect=True, **short))),
         ("rm (1 epoch)", lambda: reward.train(reward.Config(
             out=o, preset="tiny", lr=1e-5, batch_size=4, eval_interval=10**6, device=device))),
