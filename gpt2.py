@@ -30,7 +30,8 @@ def from_pretrained(path: str, dropout: float = 0.0) -> GPT:
     hf = json.loads((d / "config.json").read_text())
     cfg = GPTConfig(vocab_size=hf["vocab_size"], block_size=hf["n_positions"],
                     n_layer=hf["n_layer"], n_head=hf["n_head"], n_embd=hf["n_embd"],
-                    dropout=dropout, layer_norm_eps=hf.get("layer_norm_epsilon", 1e-5))
+                    dropout=dropout, layer_norm_eps=hf.get("layer_norm_epsilon", 1e-5),
+                    gelu={"gelu": "exact"}.get(hf.get("activation_function"), "tanh"))
     if (d / "model.safetensors").exists():
         sd = read_safetensors(d / "model.safetensors")
     elif (d / "pytorch_model.bin").exists():

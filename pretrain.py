@@ -55,6 +55,7 @@ class Config:
     n_head: int = 4  # attention heads (GPT-2 small: 12)
     n_embd: int = 128  # residual width (GPT-2 small: 768)
     dropout: float = 0.0  # residual/attention dropout (paper's SFT uses 0.2 residual)
+    gelu: str = "exact"  # "exact" | "tanh" (GPT-2's; gpt.py deviation 4)
     batch_size: int = 32  # sequences per step
     max_iters: int = 1200  # optimizer steps (lr and length measured: docs/EXPERIMENTS.md)
     lr: float = 1e-3  # peak learning rate; cosine decay to lr/10
@@ -118,7 +119,7 @@ def train(cfg: Config, retrain_tokenizer: bool = False) -> dict:
     else:  # a resumed run has the size it was started with (GPT-2's, if it was)
         mcfg = (gpt.GPTConfig.from_dict(ck["config"]) if ck is not None else
                 gpt.GPTConfig(enc.n_vocab, cfg.block_size, cfg.n_layer, cfg.n_head, cfg.n_embd,
-                              cfg.dropout))
+                              cfg.dropout, gelu=cfg.gelu))
         model = gpt.GPT(mcfg)
     model.to(device)
     opt = stage.make_optimizer(model, cfg.lr, cfg.weight_decay)

@@ -31,6 +31,27 @@ def test_causal():
     assert not torch.allclose(a[:, 12:], b[:, 12:])
 
 
+def test_gelu_exact_and_tanh_against_their_formulas():
+    x = torch.linspace(-6, 6, 1001, dtype=torch.float64)[:, None]
+    exact = x * 0.5 * (1 + torch.erf(x / 2 ** 0.5))  # x Phi(x)
+    tanh = 0.5 * x * (1 + torch.tanh((2 / torch.pi) ** 0.5 * (x + 0.044715 * x ** 3)))
+    for kind, want in (("exact", exact), ("tanh", tanh)):
+        mlp = gpt.MLP(GPTConfig(n_embd=1, gelu=kind)).double()
+        with torch.no_grad():  # c_fc passes x through to the GELU, c_proj reads one unit
+            mlp.c_fc.weight.zero_()
+            mlp.c_fc.weight[0, 0] = 1.0
+            mlp.c_fc.bias.zero_()
+            mlp.c_proj.weight.zero_()
+            mlp.c_proj.weight[0, 0] = 1.0
+            mlp.c_proj.bias.zero_()
+        torch.testing.assert_close(mlp(x), want, atol=1e-12, rtol=0)
+    assert (exact - tanh).abs().max() < 5e-4  # the deviation the docstring states
+    assert GPTConfig.from_dict({"n_embd": 32}).gelu == "tanh"  # checkpoints before the field
+    assert GPTConfig.from_dict(GPTConfig().__dict__).gelu == "exact"
+    with pytest.raises(ValueError, match="gelu"):
+        GPTConfig(gelu="relu")
+
+
 def test_fused_equals_explicit():
     fused = small_model(fused_attn=True)
     explicit = small_model(fused_attn=False)

@@ -31,6 +31,7 @@ def hf_gpt2(tmp_path, safetensors=True):
 def test_from_pretrained_equals_huggingface(tmp_path, safetensors):
     hf = hf_gpt2(tmp_path, safetensors)
     ours = gpt2.from_pretrained(str(tmp_path)).eval()
+    assert ours.config.gelu == "tanh"  # GPT-2's approximation, as its weights were trained
     idx = torch.randint(0, 97, (3, 40))
     with torch.no_grad():
         want = hf(idx).logits
