@@ -335,9 +335,10 @@ def sweeps(out: Path) -> dict:
 
 
 @stage.locked  # one run at a time per run directory
-def evaluate(cfg: Config, stages: dict | None = None) -> dict:
+def evaluate(cfg: Config, stages: dict | None = None, beside=()) -> dict:
     """Every finding of the module docstring for the models present in cfg.out; writes
-    results.json, results.md and plots/*.png there and returns the results."""
+    results.json, results.md and plots/*.png there and returns the results. stages: each
+    earlier stage's seconds (the pipeline's); beside: those that ran side by side (--jobs)."""
     t0 = time.time()
     out, device = Path(cfg.out), stage.pick_device(cfg.device)
     ck = stage.load_checkpoint(out / "sft.pt", MAKE["sft"].format(out=out))
@@ -460,6 +461,7 @@ def evaluate(cfg: Config, stages: dict | None = None) -> dict:
     res["stages"]["evaluate"] = round(time.time() - t0, 1)
     total = sum(res["stages"].values())
     res["stage_share"] = {k: round(v / total, 3) for k, v in res["stages"].items()}
+    res["stages_beside"] = [k for k in beside if k in res["stages"]]
     res["machine"] = stage.machine()  # what the stage timings were measured on
     report.plots(res, out, logs, models)
     data.write_atomic(out / "results.json", lambda t: t.write_text(json.dumps(res, indent=1)))

@@ -24,6 +24,11 @@ Without torchrun (no WORLD_SIZE in the environment) this file does nothing: one 
 model unwrapped, every number as before. On a CPU the ranks talk over gloo, on GPUs over
 nccl with one GPU per rank (cuda:LOCAL_RANK). Nothing here is from the paper (which trained on
 many GPUs without saying how); its batches are global batches, which is what N keeps fixed.
+
+The other way to use several cores (`beside`): stages that do not read each other's files
+(the four PPO runs) as separate processes at once, each on its share of the threads (the
+pipeline's --jobs). On a 2-core CPU that is the faster way: a small model's steps keep two
+threads only partly busy, while two one-thread processes keep both cores busy.
 """
 
 import dataclasses
@@ -195,12 +200,17 @@ def set_rng_states(state: dict, ranks: Ranks, seed: int) -> None:
         torch.cuda.set_rng_state_all(cuda)
 
 
+def arguments(cfg) -> list[str]:
+    """Every field of a stage's Config as its script's command-line flags."""
+    return [f"--{'' if v else 'no-'}{k}" if isinstance(v, bool) else f"--{k}={v}"
+            for k, v in dataclasses.asdict(cfg).items()]
+
+
 def command(script: str, cfg, nproc: int, extra=()) -> list[str]:
     """torchrun's command line for a stage's script with every field of its Config."""
-    args = [f"--{'' if v else 'no-'}{k}" if isinstance(v, bool) else f"--{k}={v}"
-            for k, v in dataclasses.asdict(cfg).items()]
     return [sys.executable, "-m", "torch.distributed.run", "--standalone",
-            f"--nproc_per_node={nproc}", str(Path(__file__).parent / script), *args, *extra]
+            f"--nproc_per_node={nproc}", str(Path(__file__).parent / script), *arguments(cfg),
+            *extra]
 
 
 def launch(script: str, cfg, nproc: int, out, extra=()) -> None:
@@ -212,3 +222,20 @@ def launch(script: str, cfg, nproc: int, out, extra=()) -> None:
     if res.returncode:
         raise SystemExit(f"error: {script} on {nproc} ranks failed (exit {res.returncode}); "
                          f"the rank's own error is printed above, before torchrun's report")
+
+
+def beside(name: str, script: str, cfg, out, threads: int) -> None:
+    """A stage as its own process (its script with every field of cfg) on `threads` threads,
+    while another runs beside it (the pipeline's --jobs), under the lock the caller holds on
+    out/; its lines are printed whole, each after its name, and its progress bar is off."""
+    env = {**os.environ, stage.HELD_BY_PARENT: str(Path(out).resolve()), "TQDM_DISABLE": "1",
+           "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
+           "PYTHONUNBUFFERED": "1"}
+    cmd = [sys.executable, str(Path(__file__).parent / script), *arguments(cfg)]
+    with subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          text=True) as proc:
+        for line in proc.stdout:
+            print(f"    {name}: {line}", end="", flush=True)
+    if proc.returncode:
+        raise SystemExit(f"error: {name} ({script}) failed (exit {proc.returncode}); its own "
+                         f"error is printed above")

@@ -45,7 +45,9 @@ import argparse
 import dataclasses
 import hashlib
 import json
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import torch
@@ -96,6 +98,9 @@ PTX_COEF = 1.0  # gamma of PPO-ptx, the paper's InstructGPT (ppo.py, deviation 2
 # and then falls as PPO over-optimises the RM (Gao et al. 2022), and PPO-ptx at a larger
 # gamma (the alignment tax against the win rate). Each: value -> what it changes of PPO's.
 SWEEPS = {"beta": {"0.002": {"iterations": 80}}, "ptx": {"4": {}}}
+# PPO runs side by side on a CPU, each its own process on its share of the threads: the four
+# runs of the cpu preset took 182 s one after another, 164 s two at a time (docs/EXPERIMENTS.md)
+JOBS = {"cpu": 2}
 SPEED_ONLY = ("resume", "out", "data", "device", "dtype", "compile", "matmul_precision",
               "gen_batch")
 DATA_FILES = ("corpus.txt", "corpus_val.txt", "cloze.jsonl", "sft.jsonl", "rm_prompts.jsonl",
@@ -112,6 +117,7 @@ class Stage:
     checkpoint: str = ""  # the file a resume continues from ("" = restart when interrupted)
     extra: dict = dataclasses.field(default_factory=dict)  # more settings it depends on
     script: str = ""  # the stage's own command, which --nproc N starts under torchrun
+    group: str = ""  # stages of a group read nothing another writes: --jobs runs them at once
 
     def settings(self) -> dict:
         """What the record compares: every field of its Config but resume, the paths (the
@@ -170,7 +176,7 @@ def stages(preset: str, out: Path, gpt2_weights: str = "", device: str = "auto",
     for name, change in runs:
         c = cfg(ppo.Config, "ppo", **change, **({"name": name} if name.startswith("sweep") else {}))
         seq.append(Stage(name, (f"{name}.pt", f"{name}_log.jsonl"), rl_reads, c, ppo.train,
-                         f"{name}.pt", script="ppo.py"))
+                         f"{name}.pt", script="ppo.py", group="rl"))
     ecfg = seeded(evaluate.Config(**{**p.get("evaluate", {}), "out": o, "preset": preset,
                                      **dev}), seed)
     # (the PPO logs it reads are inside their checkpoints: a run made again with the same model
@@ -255,10 +261,11 @@ def same_run(path: Path, st: Stage) -> bool:
 
 
 def run_stage(st: Stage, out: Path, done: dict, head: str, t_all: float, save,
-              nproc: int = 1) -> float | None:
-    """Skip, adopt, resume or run one stage, keeping its record in done (save() writes it);
-    returns the seconds it ran, or None when it did not run. nproc > 1: a training stage runs
-    as its own command under torchrun, on nproc ranks (parallel.py)."""
+              nproc: int = 1, threads: int = 0) -> float | None:
+    """Skip, adopt, resume or run one stage, keeping its record in done (save(name, record)
+    sets and writes it); returns the seconds it ran, or None when it did not run. nproc > 1: a
+    training stage runs as its own command under torchrun, on nproc ranks (parallel.py);
+    threads > 0: as its own process on that many threads, beside another stage (--jobs)."""
     want = {"settings": st.settings(), "reads": {f: digest(out / f) for f in st.reads}}
     have = done.get(st.name, {})
     writes = {f: digest(out / f) for f in st.outputs}
@@ -270,8 +277,7 @@ def run_stage(st: Stage, out: Path, done: dict, head: str, t_all: float, save,
                              f"and no record that the pipeline wrote them: add the rest, "
                              f"or move yours away to let `{st.name}` write them")
         print(f"{head} your own files are in {out}/: used as they are, never rewritten")
-        done[st.name] = {"user": True, "status": "done", **want, "writes": writes}
-        save()
+        save(st.name, {"user": True, "status": "done", **want, "writes": writes})
         return None
     if present and have.get("status") == "done" and all(have.get(k) == v
                                                         for k, v in want.items()):
@@ -281,9 +287,8 @@ def run_stage(st: Stage, out: Path, done: dict, head: str, t_all: float, save,
             if changed:  # changed by someone else: used as it is; what reads it runs again
                 print(f"{head} {', '.join(changed)} changed since this stage wrote it: used as "
                       f"it is (delete it to have `{st.name}` make it again)")
-                done[st.name] = {**have, "writes": writes,
-                                 "adopted": sorted(set(have.get("adopted", [])) | set(changed))}
-                save()
+                save(st.name, {**have, "writes": writes, "adopted": sorted(
+                    set(have.get("adopted", [])) | set(changed))})
             else:
                 print(f"{head} up to date, skipped ({have.get('seconds', 0):.0f} s when it ran)")
             return None
@@ -305,22 +310,23 @@ def run_stage(st: Stage, out: Path, done: dict, head: str, t_all: float, save,
                   and same_run(out / st.checkpoint, st))
     print(f"{head} {'resuming' if resume else 'running'} "
           f"(pipeline at {time.time() - t_all:.0f} s)", flush=True)
-    done[st.name] = {"status": "started", **want, "before": writes if not resume
-                     else have.get("before", {})}
-    save()
+    save(st.name, {"status": "started", **want,
+                   "before": writes if not resume else have.get("before", {})})
     t0 = time.time()
     if st.name == "evaluate":  # the results carry each stage's wall time
-        st.fn(st.config, {k: v.get("seconds", 0.0) for k, v in done.items() if k != "evaluate"})
+        st.fn(st.config, {k: v.get("seconds", 0.0) for k, v in done.items() if k != "evaluate"},
+              sorted(k for k, v in done.items() if v.get("beside")))
+    elif threads:
+        parallel.beside(st.name, st.script, dataclasses.replace(st.config, resume=resume), out,
+                        threads)
     elif nproc > 1 and st.script:  # a fresh pretraining trains its BPE, as make_base does
         parallel.launch(st.script, dataclasses.replace(st.config, resume=resume), nproc, out,
                         ("--retrain_tokenizer",) if st.name == "pretrain" and not resume else ())
     else:
         st.fn(dataclasses.replace(st.config, resume=True) if resume else st.config)
     seconds = time.time() - t0
-    done[st.name] = {"status": "done", **want, "writes": {f: digest(out / f)
-                                                          for f in st.outputs},
-                     "seconds": round(seconds, 1)}
-    save()
+    save(st.name, {"status": "done", **want, "writes": {f: digest(out / f) for f in st.outputs},
+                   "seconds": round(seconds, 1), **({"beside": True} if threads else {})})
     print(f"{head} done in {seconds:.0f} s", flush=True)
     return seconds
 
@@ -346,8 +352,11 @@ def default_out(preset: str, seed: int = 0) -> Path:
 
 
 def run(preset: str = "cpu", out: str | None = None, gpt2_weights: str = "",
-        only: tuple = (), device: str = "auto", seed: int = 0, nproc: int = 1) -> dict:
-    """Run (or skip, or resume) every stage of the preset in out/; returns the results."""
+        only: tuple = (), device: str = "auto", seed: int = 0, nproc: int = 1,
+        jobs: int = 0) -> dict:
+    """Run (or skip, or resume) every stage of the preset in out/; returns the results.
+    jobs: stages of one group (the PPO runs) run this many at a time, each its own process on
+    its share of the threads; 0 = JOBS[preset] on a CPU (1 with --nproc or on a GPU)."""
     out = Path(out or default_out(preset, seed))
     out.mkdir(parents=True, exist_ok=True)
     if preset == "gpt2" and not gpt2_weights and not (out / "base.pt").exists():
@@ -358,25 +367,50 @@ def run(preset: str = "cpu", out: str | None = None, gpt2_weights: str = "",
     if unknown:
         raise SystemExit(f"--only: no stage {', '.join(sorted(unknown))} in preset {preset} "
                          f"(stages: {', '.join(st.name for st in seq)})")
+    threads = torch.get_num_threads()
+    if not jobs:
+        alone = nproc > 1 or stage.pick_device(device) != "cpu" or threads < 2
+        jobs = 1 if alone else JOBS.get(preset, 1)
+    groups = []  # runs of consecutive stages of one group, the others one by one
+    for st in seq:
+        if groups and st.group and groups[-1][0].group == st.group:
+            groups[-1].append(st)
+        else:
+            groups.append([st])
     times, t_all = {}, time.time()
-    print(f"pipeline: preset {preset} -> {out}/ ({len(seq)} stages)")
+    print(f"pipeline: preset {preset} -> {out}/ ({len(seq)} stages"
+          + (f"; PPO runs {jobs} at a time" if jobs > 1 else "") + ")")
     with stage.lock(out):  # one run at a time per run directory
         record_path = out / "pipeline.json"
         record = read_record(record_path)
         done = record.setdefault("stages", {})
+        writing = threading.Lock()
 
-        def save():
-            data.write_atomic(record_path, lambda t: t.write_text(json.dumps(record, indent=1)))
+        def save(name, rec):  # from the threads of stages that run at once, one at a time
+            with writing:
+                done[name] = rec
+                text = json.dumps(record, indent=1)
+                data.write_atomic(record_path, lambda t: t.write_text(text))
 
-        for i, st in enumerate(seq, 1):
-            if only and st.name not in only:
-                continue
-            ran = run_stage(st, out, done, f"[{i}/{len(seq)}] {st.name:<18}", t_all, save,
-                            nproc)
-            if ran is not None:
-                times[st.name] = ran
-            if st.name in ("data", "collect"):  # every dataset parses before a stage reads it
-                check_data(out, st.outputs)
+        def one(st, threads=0):
+            i = seq.index(st) + 1
+            return run_stage(st, out, done, f"[{i}/{len(seq)}] {st.name:<18}", t_all, save,
+                             nproc, threads)
+
+        for group in groups:
+            todo = [st for st in group if not only or st.name in only]
+            if jobs > 1 and len(todo) > 1:  # the longest first, each on its share of threads
+                todo.sort(key=lambda st: -getattr(st.config, "iterations", 0))
+                with ThreadPoolExecutor(jobs) as pool:
+                    runs = [pool.submit(one, st, max(1, threads // jobs)) for st in todo]
+                ran = {st.name: r.result() for st, r in zip(todo, runs, strict=True)}  # 1st error
+            else:
+                ran = {st.name: one(st) for st in todo}
+            times.update({st.name: ran[st.name] for st in group
+                          if ran.get(st.name) is not None})
+            for st in todo:
+                if st.name in ("data", "collect"):  # every dataset parses before it is read
+                    check_data(out, st.outputs)
     total = time.time() - t_all
     print("pipeline: " + (", ".join(f"{k} {v:.0f}s" for k, v in times.items()) or
                           "every stage up to date") + f" | total {total:.0f} s")
@@ -399,6 +433,8 @@ def main(argv=None):
     ap.add_argument("--device", default="auto", help="auto | cpu | cuda | mps")
     ap.add_argument("--nproc", type=int, default=1, help="ranks per training stage, started "
                     "with torchrun (data parallel: parallel.py); 1 = one process")
+    ap.add_argument("--jobs", type=int, default=0, help="PPO runs at a time, each its own "
+                    "process on its share of the threads; 0 = 2 for the cpu preset on a CPU")
     ap.add_argument("--list", action="store_true", help="print each stage's settings and stop")
     ap.add_argument("--debug", action="store_true", help="show the traceback of an error "
                     "(also: INSTRUCTGPT_DEBUG=1)")
@@ -409,7 +445,7 @@ def main(argv=None):
             print(f"{st.name:<10} {json.dumps(st.settings())}")
         return None
     return run(a.preset, a.out, a.gpt2, tuple(x for x in a.only.split(",") if x), a.device,
-               a.seed, a.nproc)
+               a.seed, a.nproc, a.jobs)
 
 
 if __name__ == "__main__":

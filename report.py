@@ -378,6 +378,10 @@ def markdown(res: dict) -> str:
               "| stage | seconds | share |", "|---|---|---|"]
         L += [f"| {k} | {v:.1f} | {res['stage_share'][k]:.0%} |" for k, v in res["stages"].items()]
         L.append(f"| total | {sum(res['stages'].values()):.1f} | |")
+        if res.get("stages_beside"):
+            L += ["", f"{', '.join(res['stages_beside'])} ran side by side, each on its share "
+                  "of the threads: their seconds overlap, and the wall time was less than the "
+                  "total."]
     L += ["", "## Side by side", ""]
     for s in res["samples"]:
         L += [f"**{s['category']}**: {s['prompt']!r}", ""]

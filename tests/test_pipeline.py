@@ -111,6 +111,44 @@ def test_changed_settings_rerun_and_an_interrupted_stage_resumes(tiny, tmp_path,
     assert stage.load_checkpoint(d / "ppo_ptx.pt")["train_config"]["ptx_coef"] == 2.0
 
 
+def test_ppo_runs_side_by_side_with_jobs(tiny, tmp_path, capsys, monkeypatch):
+    d = tmp_path / "run"
+    shutil.copytree(tiny[0], d)
+    for f in ("ppo_ptx.pt", "sweep_beta_0.002.pt", "results.json"):
+        (d / f).unlink()
+    record = json.loads((d / "pipeline.json").read_text())
+    record["stages"]["ppo"]["status"] = "started"  # as if stopped after its last checkpoint
+    (d / "pipeline.json").write_text(json.dumps(record))
+    pipeline.run("tiny", str(d), jobs=2)
+    out = capsys.readouterr().out
+    assert ran(out) == {"ppo", "ppo_ptx", "sweep_beta_0.002", "evaluate"}
+    assert "PPO runs 2 at a time" in out
+    assert re.search(r"^    ppo: resumed .*ppo\.pt at iteration 8$", out, re.M)  # --resume
+    assert re.search(r"^    sweep_beta_0\.002: sweep_beta_0\.002: policy", out, re.M)
+    record = json.loads((d / "pipeline.json").read_text())["stages"]
+    rl = ("ppo", "ppo_ptx", "sweep_beta_0.002")
+    assert all(record[n]["status"] == "done" and record[n]["beside"] for n in rl)
+    enc = tok.load_tokenizer(d / "tokenizer.tiktoken")
+    for n in rl:  # each a whole run, written by its own process
+        stage.load_model(d / f"{n}.pt", enc=enc)
+        assert len((d / f"{n}_log.jsonl").read_text().splitlines()) == 8  # every iteration
+    res = json.loads((d / "results.json").read_text())
+    assert res["stages_beside"] == sorted(rl)
+    assert "ran side by side" in (d / "results.md").read_text()
+    pipeline.run("tiny", str(d), jobs=2)  # and then every stage is up to date
+    assert not ran(capsys.readouterr().out)
+    # a run that fails in its own process stops the pipeline, naming it
+    (d / "ppo_ptx.pt").unlink()
+    real = pipeline.parallel.arguments
+    monkeypatch.setattr(pipeline.parallel, "arguments", lambda cfg: real(cfg) + (
+        ["--no_such_flag"] if cfg.ptx_coef else []))
+    with pytest.raises(SystemExit, match=r"ppo_ptx \(ppo\.py\) failed"):
+        pipeline.run("tiny", str(d), jobs=2)
+    assert "unrecognized arguments: --no_such_flag" in capsys.readouterr().out
+    record = json.loads((d / "pipeline.json").read_text())["stages"]
+    assert record["ppo_ptx"]["status"] == "started" and record["ppo"]["status"] == "done"
+
+
 def test_user_data_is_never_overwritten(tiny, tmp_path):
     d = tmp_path / "mine"
     d.mkdir()
