@@ -335,10 +335,11 @@ def sweeps(out: Path) -> dict:
 
 
 @stage.locked  # one run at a time per run directory
-def evaluate(cfg: Config, stages: dict | None = None, beside=()) -> dict:
+def evaluate(cfg: Config, stages: dict | None = None, beside=(), wall: float = 0.0) -> dict:
     """Every finding of the module docstring for the models present in cfg.out; writes
-    results.json, results.md and plots/*.png there and returns the results. stages: each
-    earlier stage's seconds (the pipeline's); beside: those that ran side by side (--jobs)."""
+    results.json, results.md and plots/*.png there and returns the results. From the pipeline:
+    stages, each earlier stage's seconds; beside, those that ran side by side (--jobs); wall,
+    the seconds they took on the clock in all."""
     t0 = time.time()
     out, device = Path(cfg.out), stage.pick_device(cfg.device)
     ck = stage.load_checkpoint(out / "sft.pt", MAKE["sft"].format(out=out))
@@ -462,6 +463,8 @@ def evaluate(cfg: Config, stages: dict | None = None, beside=()) -> dict:
     total = sum(res["stages"].values())
     res["stage_share"] = {k: round(v / total, 3) for k, v in res["stages"].items()}
     res["stages_beside"] = [k for k in beside if k in res["stages"]]
+    own = res["stages"]["evaluate"]  # on the clock: stages side by side count once
+    res["wall_s"] = round((wall or total - own) + own, 1)
     res["machine"] = stage.machine()  # what the stage timings were measured on
     report.plots(res, out, logs, models)
     data.write_atomic(out / "results.json", lambda t: t.write_text(json.dumps(res, indent=1)))

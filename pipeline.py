@@ -313,9 +313,10 @@ def run_stage(st: Stage, out: Path, done: dict, head: str, t_all: float, save,
     save(st.name, {"status": "started", **want,
                    "before": writes if not resume else have.get("before", {})})
     t0 = time.time()
-    if st.name == "evaluate":  # the results carry each stage's wall time
-        st.fn(st.config, {k: v.get("seconds", 0.0) for k, v in done.items() if k != "evaluate"},
-              sorted(k for k, v in done.items() if v.get("beside")))
+    if st.name == "evaluate":  # the results carry each stage's wall time, and theirs in all
+        earlier = {k: v for k, v in done.items() if k != "evaluate"}
+        st.fn(st.config, {k: v.get("seconds", 0.0) for k, v in earlier.items()},
+              sorted(k for k, v in earlier.items() if v.get("beside")), wall(earlier.values()))
     elif threads:
         parallel.beside(st.name, st.script, dataclasses.replace(st.config, resume=resume), out,
                         threads)
@@ -326,9 +327,19 @@ def run_stage(st: Stage, out: Path, done: dict, head: str, t_all: float, save,
         st.fn(dataclasses.replace(st.config, resume=True) if resume else st.config)
     seconds = time.time() - t0
     save(st.name, {"status": "done", **want, "writes": {f: digest(out / f) for f in st.outputs},
-                   "seconds": round(seconds, 1), **({"beside": True} if threads else {})})
+                   "seconds": round(seconds, 1), "span": [round(t0, 1), round(t0 + seconds, 1)],
+                   **({"beside": True} if threads else {})})
     print(f"{head} done in {seconds:.0f} s", flush=True)
     return seconds
+
+
+def wall(records) -> float:
+    """The seconds that stages' records took on the clock: the union of their spans (stages
+    side by side count once), plus the seconds of records from before spans were kept."""
+    total, end = 0.0, float("-inf")
+    for a, b in sorted(r["span"] for r in records if "span" in r):
+        total, end = total + max(0.0, b - max(a, end)), max(end, b)
+    return round(total + sum(r.get("seconds", 0.0) for r in records if "span" not in r), 1)
 
 
 def read_record(path: Path) -> dict:

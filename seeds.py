@@ -71,7 +71,8 @@ def seed_study(results: list[dict]) -> dict:
                   if keys else _spread(measured)}
     return {"preset": results[0]["preset"], "seeds": len(results),
             "runs": [r["out"] for r in results], "figures": figures, "targets": tgt,
-            "wall_s": _spread([sum(r["stages"].values()) for r in results if r.get("stages")])}
+            "wall_s": _spread([r.get("wall_s", sum(r["stages"].values())) for r in results
+                               if r.get("stages")])}
 
 
 def seed_markdown(study: dict) -> str:

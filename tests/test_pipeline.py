@@ -70,6 +70,7 @@ def test_tiny_end_to_end(tiny):
                 if f in ("hallucinates", "harmful or rude")}
     assert set(res["targets"]) == always | by_fault
     assert set(res["stages"]) == {s.name for s in pipeline.stages("tiny", d)}
+    assert res["wall_s"] == pytest.approx(sum(res["stages"].values()), abs=1)  # one by one
     assert res["samples"] and all("ppo" in s for s in res["samples"])
     for p in ("win_rates", "reward_vs_gold", "alignment_tax", "overoptimisation", "kl_frontier",
               "metadata"):
@@ -134,6 +135,7 @@ def test_ppo_runs_side_by_side_with_jobs(tiny, tmp_path, capsys, monkeypatch):
         assert len((d / f"{n}_log.jsonl").read_text().splitlines()) == 8  # every iteration
     res = json.loads((d / "results.json").read_text())
     assert res["stages_beside"] == sorted(rl)
+    assert res["wall_s"] < sum(res["stages"].values())  # they overlapped
     assert "ran side by side" in (d / "results.md").read_text()
     pipeline.run("tiny", str(d), jobs=2)  # and then every stage is up to date
     assert not ran(capsys.readouterr().out)
@@ -147,6 +149,12 @@ def test_ppo_runs_side_by_side_with_jobs(tiny, tmp_path, capsys, monkeypatch):
     assert "unrecognized arguments: --no_such_flag" in capsys.readouterr().out
     record = json.loads((d / "pipeline.json").read_text())["stages"]
     assert record["ppo_ptx"]["status"] == "started" and record["ppo"]["status"] == "done"
+
+
+def test_wall_counts_stages_side_by_side_once():
+    spans = [[0, 10], [10, 30], [12, 20], [25, 40], [50, 52]]  # on the clock: 40 + 2
+    records = [{"span": s, "seconds": s[1] - s[0]} for s in spans] + [{"seconds": 5.0}]
+    assert pipeline.wall(records) == 47.0  # a record from before spans: its seconds
 
 
 def test_user_data_is_never_overwritten(tiny, tmp_path):
