@@ -85,8 +85,7 @@ def models(c: Config, tmp):
     torch.manual_seed(0)
     hcfg = transformers.GPT2Config(vocab_size=c.vocab_size, n_positions=c.block_size,
                                    n_embd=c.n_embd, n_layer=c.n_layer, n_head=c.n_head,
-                                   resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,
-                                   activation_function="gelu")  # both: the pipeline's GELU
+                                   resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0)
     hf = transformers.GPT2LMHeadModel(hcfg)
     hf.save_pretrained(tmp)
     return gpt2.from_pretrained(tmp), hf
