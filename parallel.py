@@ -234,8 +234,9 @@ def beside(name: str, script: str, cfg, out, threads: int) -> None:
     cmd = [sys.executable, str(Path(__file__).parent / script), *arguments(cfg)]
     with subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                           text=True) as proc:
-        for line in proc.stdout:
-            print(f"    {name}: {line}", end="", flush=True)
+        for line in proc.stdout:  # (lines that name their run already are left as they are)
+            print(f"    {'' if line.startswith(name + ':') else name + ': '}{line}", end="",
+                  flush=True)
     if proc.returncode:
         raise SystemExit(f"error: {name} ({script}) failed (exit {proc.returncode}); its own "
                          f"error is printed above")

@@ -98,8 +98,10 @@ PTX_COEF = 1.0  # gamma of PPO-ptx, the paper's InstructGPT (ppo.py, deviation 2
 # and then falls as PPO over-optimises the RM (Gao et al. 2022), and PPO-ptx at a larger
 # gamma (the alignment tax against the win rate). Each: value -> what it changes of PPO's.
 SWEEPS = {"beta": {"0.002": {"iterations": 80}}, "ptx": {"4": {}}}
-# PPO runs side by side on a CPU, each its own process on its share of the threads: the four
-# runs of the cpu preset took 182 s one after another, 164 s two at a time (docs/EXPERIMENTS.md)
+# PPO runs side by side on a CPU with native bf16, each its own process on its share of the
+# threads: the cpu preset's four runs took 182 s one after another, 164 s two at a time. In
+# fp32 (no native bf16; kernels held to AVX2) two threads pay and side by side is slower: 249 s
+# one after another, 275 s two at a time (docs/EXPERIMENTS.md), so there they run one by one.
 JOBS = {"cpu": 2}
 SPEED_ONLY = ("resume", "out", "data", "device", "dtype", "compile", "matmul_precision",
               "gen_batch")
@@ -367,7 +369,7 @@ def run(preset: str = "cpu", out: str | None = None, gpt2_weights: str = "",
         jobs: int = 0) -> dict:
     """Run (or skip, or resume) every stage of the preset in out/; returns the results.
     jobs: stages of one group (the PPO runs) run this many at a time, each its own process on
-    its share of the threads; 0 = JOBS[preset] on a CPU (1 with --nproc or on a GPU)."""
+    its share of the threads; 0 = JOBS[preset] on a CPU with native bf16, else 1."""
     out = Path(out or default_out(preset, seed))
     out.mkdir(parents=True, exist_ok=True)
     if preset == "gpt2" and not gpt2_weights and not (out / "base.pt").exists():
@@ -380,7 +382,8 @@ def run(preset: str = "cpu", out: str | None = None, gpt2_weights: str = "",
                          f"(stages: {', '.join(st.name for st in seq)})")
     threads = torch.get_num_threads()
     if not jobs:
-        alone = nproc > 1 or stage.pick_device(device) != "cpu" or threads < 2
+        alone = (nproc > 1 or stage.pick_device(device) != "cpu" or threads < 2
+                 or not stage.cpu_has_bf16())
         jobs = 1 if alone else JOBS.get(preset, 1)
     groups = []  # runs of consecutive stages of one group, the others one by one
     for st in seq:
@@ -445,7 +448,8 @@ def main(argv=None):
     ap.add_argument("--nproc", type=int, default=1, help="ranks per training stage, started "
                     "with torchrun (data parallel: parallel.py); 1 = one process")
     ap.add_argument("--jobs", type=int, default=0, help="PPO runs at a time, each its own "
-                    "process on its share of the threads; 0 = 2 for the cpu preset on a CPU")
+                    "process on its share of the threads; 0 = 2 for the cpu preset on a CPU "
+                    "with native bf16 (measured faster there only), else 1")
     ap.add_argument("--list", action="store_true", help="print each stage's settings and stop")
     ap.add_argument("--debug", action="store_true", help="show the traceback of an error "
                     "(also: INSTRUCTGPT_DEBUG=1)")

@@ -125,7 +125,8 @@ def test_ppo_runs_side_by_side_with_jobs(tiny, tmp_path, capsys, monkeypatch):
     assert ran(out) == {"ppo", "ppo_ptx", "sweep_beta_0.002", "evaluate"}
     assert "PPO runs 2 at a time" in out
     assert re.search(r"^    ppo: resumed .*ppo\.pt at iteration 8$", out, re.M)  # --resume
-    assert re.search(r"^    sweep_beta_0\.002: sweep_beta_0\.002: policy", out, re.M)
+    assert re.search(r"^    sweep_beta_0\.002: it +8/8 \|", out, re.M)  # after their names
+    assert re.search(r"^    sweep_beta_0\.002: policy", out, re.M)  # named once
     record = json.loads((d / "pipeline.json").read_text())["stages"]
     rl = ("ppo", "ppo_ptx", "sweep_beta_0.002")
     assert all(record[n]["status"] == "done" and record[n]["beside"] for n in rl)
