@@ -19,7 +19,7 @@ ranked a training sample) judge them:
     SFT samples, how often it orders two answers as the gold score does, by what is wrong with
     the worse one (`accuracy_by_fault`): what the RM can and cannot tell apart.
  3. The alignment tax (section 4.2, Figures 28-29): loss on held-out pretraining text and
-    accuracy on a cloze "public NLP task" over the world's facts, per model.
+    accuracy on a cloze "public NLP task" over the world's facts, per model (alignment_tax.py).
  4. Over-optimisation (Gao et al. 2022): RM score, gold score and KL(pi || pi_SFT) through each
     PPO run (its log), and the reward-KL frontier over the runs of a kl_coef sweep.
  5. Metadata (Figure 4): follows the instruction, hallucinates, declines harmful requests,
@@ -56,6 +56,7 @@ from pathlib import Path
 
 import torch
 
+import alignment_tax
 import data
 import gpt
 import report
@@ -241,52 +242,6 @@ def accuracy_by_fault(groups: list[list[tuple[float, float, str]]], gap: float) 
             for f in FAULTS if f in hits}
 
 
-@torch.no_grad()
-def heldout_loss(model, enc, text: str, n_windows: int, batch_size: int = 64) -> float:
-    """Mean next-token loss on held-out pretraining text, in non-overlapping windows."""
-    dev = model.lm_head.weight.device
-    ids = torch.tensor(tok.encode_corpus(enc, text), dtype=torch.long)
-    T = model.config.block_size
-    n = (len(ids) - 1) // T
-    n = min(n, n_windows) if n_windows else n
-    if n < 1:
-        raise ValueError(f"the held-out text has {len(ids)} tokens, fewer than one window")
-    x, y = ids[:n * T].view(n, T), ids[1:n * T + 1].view(n, T)
-    total = 0.0
-    for s in range(0, n, batch_size):
-        _, loss = model(x[s:s + batch_size].to(dev), targets=y[s:s + batch_size].to(dev))
-        total += loss.item() * len(x[s:s + batch_size])
-    return total / n
-
-
-@torch.no_grad()
-def cloze_accuracy(model, enc, items: list[dict], batch_size: int = 64) -> float:
-    """Share of cloze items whose answer the model finds likeliest among the choices: the sum
-    of log p(" " + choice | context) over the choice's tokens (a multiple-choice NLP task)."""
-    dev = model.lm_head.weight.device
-    pairs, spans = [], []
-    for it in items:
-        ctx = tok.encode(enc, it["context"])
-        for c in it["choices"]:
-            ans = tok.encode(enc, " " + c)
-            pairs.append(ctx + ans)
-            spans.append(len(ans))
-    scores = []
-    for s in range(0, len(pairs), batch_size):
-        chunk = pairs[s:s + batch_size]
-        tokens, am = gpt.pad_left(chunk, enc.eot_token, dev)
-        lp = gpt.sequence_logprobs(model, tokens, am)
-        for row, k in zip(lp, spans[s:s + batch_size], strict=True):
-            scores.append(row[-k:].sum().item())
-    hits, i = 0, 0
-    for it in items:
-        k = len(it["choices"])
-        best = max(range(k), key=lambda j: scores[i + j])
-        hits += it["choices"][best] == it["answer"]
-        i += k
-    return hits / len(items)
-
-
 METADATA = ("follows_instruction", "hallucination", "declines_harmful", "rude", "appropriate")
 
 
@@ -374,10 +329,8 @@ def evaluate(cfg: Config, stages: dict | None = None, beside=(), wall: float = 0
         if name == "sft" and cfg.temperature > 0 and cfg.best_of > 1:  # selection alone
             picks, rm_faults = best_of_n(model, enc, texts, cfg, rm, judge)
             answers.update(picks)
-        tax[name] = {"heldout_loss": heldout_loss(model, enc, val_text, cfg.n_tax_windows,
-                                                  cfg.batch_size) if val_text else None,
-                     "cloze_acc": cloze_accuracy(model, enc, cloze, cfg.batch_size)
-                     if cloze else None}
+        tax[name] = alignment_tax.measure(model, enc, val_text, cloze, cfg.n_tax_windows,
+                                          cfg.batch_size)
         print(f"  {name}: answered {len(texts)} prompts; held-out loss "
               f"{report.fmt(tax[name]['heldout_loss'])}, cloze "
               f"{report.fmt(tax[name]['cloze_acc'], '.1%')}", flush=True)

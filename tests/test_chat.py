@@ -6,6 +6,7 @@ import random
 import pytest
 import torch
 
+import alignment_tax
 import chat
 import evaluate
 import stage
@@ -51,7 +52,7 @@ def test_committed_models_know_the_world_better_than_chance(committed):
         return g > 0 and not b["hallucination"]
 
     for name, model in models.items():
-        assert evaluate.cloze_accuracy(model, enc, items) > 0.8, name
+        assert alignment_tax.cloze_accuracy(model, enc, items) > 0.8, name
         answers = [r["response"] for r in evaluate.answer(
             model, enc, questions, evaluate.Config(temperature=0.0))]
         own = sum(right(q, a) for q, a in zip(questions, answers, strict=True)) / len(questions)

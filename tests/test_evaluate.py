@@ -9,6 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+import alignment_tax
 import evaluate
 import gpt
 import tokenizer as tok
@@ -117,9 +118,9 @@ def test_heldout_loss_equals_brute_force(small):
             y = torch.tensor(ids[i * T + 1:(i + 1) * T + 1])
             logits, _ = model(x)
             want.append(F.cross_entropy(logits[0], y).item())
-    assert evaluate.heldout_loss(model, enc, text, 0, batch_size=2) == pytest.approx(
+    assert alignment_tax.heldout_loss(model, enc, text, 0, batch_size=2) == pytest.approx(
         sum(want) / n, rel=1e-5)
-    assert evaluate.heldout_loss(model, enc, text, 2) == pytest.approx(sum(want[:2]) / 2,
+    assert alignment_tax.heldout_loss(model, enc, text, 2) == pytest.approx(sum(want[:2]) / 2,
                                                                        rel=1e-5)
 
 
@@ -139,7 +140,7 @@ def test_cloze_accuracy_equals_brute_force(small):
                 if lp > best_lp:
                     best, best_lp = c, lp
             picks.append(best == it["answer"])
-    assert evaluate.cloze_accuracy(model, enc, items, batch_size=3) == sum(picks) / len(items)
+    assert alignment_tax.cloze_accuracy(model, enc, items, batch_size=3) == sum(picks) / len(items)
 
 
 def test_metadata_counts_declines_over_harmful_prompts_only():
