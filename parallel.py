@@ -213,12 +213,17 @@ def command(script: str, cfg, nproc: int, extra=()) -> list[str]:
             *extra]
 
 
+def child_env(out, **more) -> dict:
+    """The environment of a stage's own process: this one's, plus the run directory whose lock
+    the pipeline holds for it (stage.HELD_BY_PARENT), plus more."""
+    return {**os.environ, stage.HELD_BY_PARENT: str(Path(out).resolve()), **more}
+
+
 def launch(script: str, cfg, nproc: int, out, extra=()) -> None:
     """Run a stage on nproc ranks (the pipeline's --nproc), under the lock the caller holds on
     out/ (stage.HELD_BY_PARENT); a rank's failure stops the pipeline, pointing to the rank's
     own one-line error, which torchrun's report follows."""
-    env = {**os.environ, stage.HELD_BY_PARENT: str(Path(out).resolve())}
-    res = subprocess.run(command(script, cfg, nproc, extra), env=env)
+    res = subprocess.run(command(script, cfg, nproc, extra), env=child_env(out))
     if res.returncode:
         raise SystemExit(f"error: {script} on {nproc} ranks failed (exit {res.returncode}); "
                          f"the rank's own error is printed above, before torchrun's report")
@@ -228,9 +233,8 @@ def beside(name: str, script: str, cfg, out, threads: int) -> None:
     """A stage as its own process (its script with every field of cfg) on `threads` threads,
     while another runs beside it (the pipeline's --jobs), under the lock the caller holds on
     out/; its lines are printed whole, each after its name, and its progress bar is off."""
-    env = {**os.environ, stage.HELD_BY_PARENT: str(Path(out).resolve()), "TQDM_DISABLE": "1",
-           "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
-           "PYTHONUNBUFFERED": "1"}
+    env = child_env(out, TQDM_DISABLE="1", OMP_NUM_THREADS=str(threads),
+                    MKL_NUM_THREADS=str(threads), PYTHONUNBUFFERED="1")
     cmd = [sys.executable, str(Path(__file__).parent / script), *arguments(cfg)]
     with subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                           text=True) as proc:
