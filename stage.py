@@ -209,7 +209,8 @@ class Log:
         self.records.append(record)
 
     def publish(self) -> None:
-        data.write_jsonl(self.path, self.records)
+        if writer():  # under torchrun every rank keeps the records, rank 0 alone writes them
+            data.write_jsonl(self.path, self.records)
 
     def history(self, *keys) -> dict[str, list]:
         """The records as columns, {key: [values]}: every key, or the keys given (a stage's
@@ -219,6 +220,12 @@ class Log:
 
 
 # ----------------------------------------------------------------------------- one run at a time
+
+
+def writer() -> bool:
+    """Whether this process writes the run directory's files: always, but under torchrun
+    (RANK in the environment, parallel.py) rank 0 alone."""
+    return os.environ.get("RANK", "0") == "0"
 
 
 _HELD: dict[str, int] = {}  # run directory -> the lock file's descriptor, held by this process
@@ -234,7 +241,7 @@ def lock(out):
     pipeline's lock (its environment names the run directory: HELD_BY_PARENT)."""
     key = str(Path(out).resolve())
     if (key in _HELD or fcntl is None  # held already here; or no flock (Windows): no lock
-            or os.environ.get("RANK", "0") != "0"  # torchrun's rank 0 holds it for its ranks
+            or not writer()  # torchrun's rank 0 holds it for its ranks
             or os.environ.get(HELD_BY_PARENT) == key):  # the pipeline that started torchrun
         yield
         return

@@ -125,3 +125,13 @@ def test_the_log_reaches_its_file_only_with_a_checkpoint(tmp_path):
     path.write_text('{"step": 1}\n{"step": 2, "tor')  # a crash tore the last line
     resumed = stage.Log(path, stage.load_checkpoint(ckpt))
     assert resumed.records == [{"step": 1}] and path.read_text() == '{"step": 1}\n'
+
+
+def test_a_resumed_log_is_written_by_rank_0_alone(tmp_path, monkeypatch):
+    ck = {"log": [{"step": 1}, {"step": 2}]}  # every rank resumes from the same checkpoint
+    monkeypatch.setenv("RANK", "1")  # torchrun's rank 1: two ranks renaming one file would race
+    log = stage.Log(tmp_path / "log.jsonl", ck)
+    assert log.records == ck["log"] and not (tmp_path / "log.jsonl").exists()
+    monkeypatch.setenv("RANK", "0")
+    stage.Log(tmp_path / "log.jsonl", ck)
+    assert [json.loads(x) for x in (tmp_path / "log.jsonl").read_text().splitlines()] == ck["log"]
