@@ -9,6 +9,8 @@ setting; ppo.py is the algorithm that learns in it (its [Dn] tags are explained 
     prompt_indices     the random customer prompts, an endless stream of shuffles
     rm_reward          the reward: the RM's score at the response's end-of-text [D1], and a
                        penalty instead for a response that never ends [D10]
+    gold_reward        an ablation's reward: the world's gold score itself (ppo.py --reward
+                       gold), what PPO reaches when the reward model is perfect
     make_value_model   the value function, initialised from the RM [D4]
     load_models        the policy and the frozen reference (both the SFT model), the value
                        model and the RM, from a run directory
@@ -27,6 +29,7 @@ import torch.nn as nn
 import gpt
 import reward
 import stage
+import world
 
 # ----------------------------------------------------------------------------- the bandit
 
@@ -55,6 +58,18 @@ def rm_reward(rm: reward.RewardModel, eot_id: int, no_eot_penalty: float):
     def reward_fn(tokens, attention_mask, response_mask):
         score = rm(tokens, attention_mask, response_mask)  # read at each row's last token
         return torch.where(ended(tokens, response_mask, eot_id), score, no_eot_penalty)
+    return reward_fn
+
+
+def gold_reward(enc, prompts: list[str], no_eot_penalty: float):
+    """An ablation's reward_fn for one batch whose rows answer `prompts` (raw, in row order):
+    world.score of each response, the truth that the RM only estimates (Gao et al. 2022 train
+    against their gold reward model the same way); no_eot_penalty for responses that never
+    ended [D10]. Not the paper's recipe: it measures what PPO itself can reach."""
+    def reward_fn(tokens, attention_mask, response_mask):
+        texts = gpt.decode_responses(enc, tokens, response_mask)
+        return torch.tensor([world.score(p, text)[0] if done else no_eot_penalty
+                             for p, (text, done) in zip(prompts, texts, strict=True)])
     return reward_fn
 
 

@@ -85,6 +85,11 @@ Deviations from the paper:
    (docs/EXPERIMENTS.md).
 3. GAE's lambda, value clipping and vf_coef are not given in the paper; the values are those of
    Ziegler et al. 2019's code (lambda 0.95, value clip 0.2, vf_coef 0.1).
+
+Ablation (not the paper's; off by default):
+4. `--reward gold` trains against the world's gold score itself instead of the RM, as Gao et
+   al. 2022 train against their gold reward model: what PPO reaches with a perfect reward. On
+   the cpu preset it wins no more against SFT than PPO against the RM (docs/EXPERIMENTS.md).
 """
 
 import dataclasses
@@ -135,6 +140,7 @@ class Config:
     temperature: float = 1.0  # sampling temperature, also in the recomputed log-probs (paper: 1)
     max_new_tokens: int = 64  # response length cap; a response that hits it never ended
     no_eot_penalty: float = -1.0  # [D10] score of a response that never ends (Ziegler: -1)
+    reward: str = "rm"  # "rm" (paper) | "gold": the world's gold score (ablation 4)
     ema_decay: float = 0.0  # [D11] EMA of the policy weights, 0 = off (paper C.4: 0.992)
     seed: int = 1337  # prompt order, sampling, minibatches, ptx windows
     device: str = "auto"  # auto | cpu | cuda | mps
@@ -321,7 +327,8 @@ def summarize(batch, gold, mbs, eot_id) -> dict:
 
 
 def gold_scores(batch, enc, prompts):
-    """world.score of each (prompt, response): for the reader only, never a training signal."""
+    """world.score of each (prompt, response): for the reader only, never a training signal
+    (but in the --reward gold ablation, where it is the reward)."""
     texts = gpt.decode_responses(enc, batch["tokens"], batch["response_mask"])
     return [world.score(p, text)[0] for p, (text, _) in zip(prompts, texts, strict=True)]
 
@@ -339,7 +346,10 @@ def train(cfg: Config, reward_fn=None) -> dict:
     ckpt, log = out / f"{name}.pt", stage.Log(out / f"{name}_log.jsonl")  # published at saves
     policy, ref, value_model, rm, enc = env.load_models(cfg.out, cfg.policy_init,
                                                         cfg.value_init, device)
-    reward_fn = reward_fn or env.rm_reward(rm, enc.eot_token, cfg.no_eot_penalty)
+    if cfg.reward not in ("rm", "gold"):
+        raise ValueError(f"reward must be rm or gold, got {cfg.reward!r}")
+    if reward_fn is None and cfg.reward == "rm":
+        reward_fn = env.rm_reward(rm, enc.eot_token, cfg.no_eot_penalty)
     prompts = data.read_prompts(stage.need(out / "prompts.jsonl", f"python -m world --out {out}"))
     prompt_ids, _ = gpt.encode_prompts(enc, [data.format_prompt(p["prompt"]) for p in prompts],
                                        policy.config.block_size, cfg.max_new_tokens)
@@ -406,9 +416,11 @@ def train(cfg: Config, reward_fn=None) -> dict:
         mine = ranks.share(idx)  # each rank samples and scores its share of the episodes
         batch = rollout(policy, [prompt_ids[i] for i in mine], cfg, enc.eot_token, sample_gen)
         t1 = time.time()
-        score(batch, policy, ref, value_model, reward_fn, cfg)
+        asked = [prompts[i]["prompt"] for i in mine]
+        score(batch, policy, ref, value_model,
+              reward_fn or env.gold_reward(enc, asked, cfg.no_eot_penalty), cfg)
         t2 = time.time()
-        gold = gold_scores(batch, enc, [prompts[i]["prompt"] for i in mine])
+        gold = gold_scores(batch, enc, asked)
         t3 = time.time()
         # every rank gets the whole batch: Eq. 2's means are over all of it
         batch, gold = ranks.gather_rows(batch), sum(ranks.gather(gold), [])

@@ -15,6 +15,7 @@ import objective
 import ppo
 import stage
 import tokenizer as tok
+import world
 from reward import RewardModel
 
 PROMPTS = ["What does a fox eat?", "Name three animals that live on a farm.",
@@ -338,6 +339,26 @@ def test_ppo_raises_a_toy_reward_with_bounded_kl_and_a_huge_beta_holds_it(run_di
                      reward_fn=toy_reward(liked))
     assert max(held["rlhf/kl"]) < 0.1 * hist["rlhf/kl"][-1]
     assert sum(held["rlhf/score"][-3:]) / 3 < first + 0.1
+
+
+def test_gold_reward_ablation_trains_against_the_worlds_score(run_dir, monkeypatch):
+    """Ablation 4: the reward is world.score of each row's own prompt and response, the
+    penalty where it never ended; a run asks it for each batch's own prompts."""
+    out, enc = run_dir
+    cfg = small_cfg(".")
+    asked = PROMPTS * 3  # one_batch's rows, in order
+    _, _, _, batch = one_batch(enc, cfg, reward_fn=env.gold_reward(enc, asked, -7.0))
+    texts = gpt.decode_responses(enc, batch["tokens"], batch["response_mask"])
+    want = [world.score(p, t)[0] if done else -7.0 for p, (t, done) in zip(asked, texts)]
+    assert batch["score"].tolist() == pytest.approx(want)
+    assert any(done for _, done in texts) and not all(done for _, done in texts)
+    calls, real = [], env.gold_reward
+    monkeypatch.setattr(env, "gold_reward", lambda e, p, pen: calls.append(p) or real(e, p, pen))
+    hist = ppo.train(small_cfg(out, name="gold", iterations=2, reward="gold"))
+    assert len(calls) == 2 and all(len(c) == 16 and set(c) <= set(PROMPTS) for c in calls)
+    assert len(hist["rlhf/score"]) == 2
+    with pytest.raises(ValueError, match="reward must be rm or gold"):
+        ppo.train(small_cfg(out, name="x", reward="labelers"))
 
 
 # ----------------------------------------------------------------------------- checkpoints

@@ -1,8 +1,9 @@
 """The simulated world: the paper's API users and labelers, offline (paper 3.2-3.4, Figure 4).
 
 It stands in for what the paper had and we do not: the internet GPT-3 read, the API's prompts,
-about 40 labelers, and a ground truth to check the findings against. No training loss reads it,
-and data.py (the file formats) never loads it. Files in
+about 40 labelers, and a ground truth to check the findings against. No training loss reads it
+(but PPO's ablation `ppo.py --reward gold`, which measures what a perfect reward gives), and
+data.py (the file formats) never loads it. Files in
 reading order, which is their import order (README.md in this folder says more):
 
     facts.py     the world: entities, facts, made-up names, rumours
