@@ -349,7 +349,8 @@ def test_gold_reward_ablation_trains_against_the_worlds_score(run_dir, monkeypat
     asked = PROMPTS * 3  # one_batch's rows, in order
     _, _, _, batch = one_batch(enc, cfg, reward_fn=env.gold_reward(enc, asked, -7.0))
     texts = gpt.decode_responses(enc, batch["tokens"], batch["response_mask"])
-    want = [world.score(p, t)[0] if done else -7.0 for p, (t, done) in zip(asked, texts)]
+    want = [world.score(p, t)[0] if done else -7.0
+            for p, (t, done) in zip(asked, texts, strict=True)]
     assert batch["score"].tolist() == pytest.approx(want)
     assert any(done for _, done in texts) and not all(done for _, done in texts)
     calls, real = [], env.gold_reward
