@@ -88,8 +88,9 @@ Deviations from the paper:
 
 Ablation (not the paper's; off by default):
 4. `--reward gold` trains against the world's gold score itself instead of the RM, as Gao et
-   al. 2022 train against their gold reward model: what PPO reaches with a perfect reward. On
-   the cpu preset it wins no more against SFT than PPO against the RM (docs/EXPERIMENTS.md).
+   al. 2022 train against their gold reward model: what PPO reaches with a perfect reward. At
+   the cpu preset's budget it wins no more against SFT than PPO against the RM; with 16x the
+   episodes it wins about 69% (docs/EXPERIMENTS.md, "What stops PPO short").
 """
 
 import dataclasses
