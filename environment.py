@@ -29,7 +29,6 @@ import torch.nn as nn
 import gpt
 import reward
 import stage
-import world
 
 # ----------------------------------------------------------------------------- the bandit
 
@@ -61,15 +60,14 @@ def rm_reward(rm: reward.RewardModel, eot_id: int, no_eot_penalty: float):
     return reward_fn
 
 
-def gold_reward(enc, prompts: list[str], no_eot_penalty: float):
-    """An ablation's reward_fn for one batch whose rows answer `prompts` (raw, in row order):
-    world.score of each response, the truth that the RM only estimates (Gao et al. 2022 train
+def gold_reward(gold: list[float], eot_id: int, no_eot_penalty: float):
+    """An ablation's reward_fn for one batch: its rows' gold scores (world.score, which ppo.py
+    computes for its log anyway), the truth that the RM only estimates (Gao et al. 2022 train
     against their gold reward model the same way); no_eot_penalty for responses that never
-    ended [D10]. Not the paper's recipe: it measures what PPO itself can reach."""
+    ended [D10], as rm_reward. Not the paper's recipe: it measures what PPO itself can reach."""
     def reward_fn(tokens, attention_mask, response_mask):
-        texts = gpt.decode_responses(enc, tokens, response_mask)
-        return torch.tensor([world.score(p, text)[0] if done else no_eot_penalty
-                             for p, (text, done) in zip(prompts, texts, strict=True)])
+        score = torch.tensor(gold, device=tokens.device)
+        return torch.where(ended(tokens, response_mask, eot_id), score, no_eot_penalty)
     return reward_fn
 
 

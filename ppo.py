@@ -417,11 +417,10 @@ def train(cfg: Config, reward_fn=None) -> dict:
         mine = ranks.share(idx)  # each rank samples and scores its share of the episodes
         batch = rollout(policy, [prompt_ids[i] for i in mine], cfg, enc.eot_token, sample_gen)
         t1 = time.time()
-        asked = [prompts[i]["prompt"] for i in mine]
-        score(batch, policy, ref, value_model,
-              reward_fn or env.gold_reward(enc, asked, cfg.no_eot_penalty), cfg)
+        gold = gold_scores(batch, enc, [prompts[i]["prompt"] for i in mine])
         t2 = time.time()
-        gold = gold_scores(batch, enc, asked)
+        score(batch, policy, ref, value_model,
+              reward_fn or env.gold_reward(gold, enc.eot_token, cfg.no_eot_penalty), cfg)
         t3 = time.time()
         # every rank gets the whole batch: Eq. 2's means are over all of it
         batch, gold = ranks.gather_rows(batch), sum(ranks.gather(gold), [])
@@ -431,7 +430,7 @@ def train(cfg: Config, reward_fn=None) -> dict:
         t4 = time.time()
         rec = {"iteration": it + 1, "episodes": (it + 1) * len(idx),
                **summarize(batch, gold, mbs, enc.eot_token), "rlhf/kl_coef": state["kl_coef"],
-               "lr": lr, "time/rollout": t1 - t0, "time/score": t2 - t1, "time/gold": t3 - t2,
+               "lr": lr, "time/rollout": t1 - t0, "time/score": t3 - t2, "time/gold": t2 - t1,
                "time/update": t4 - t3}
         if cfg.adaptive_kl:  # [D3]
             state["kl_coef"] = adapt_kl_coef(state["kl_coef"], rec["rlhf/kl"], len(idx),
@@ -448,7 +447,7 @@ def train(cfg: Config, reward_fn=None) -> dict:
                           f"| clip {rec['ppo/clipfrac']:.3f} | vf {rec['loss/value']:.3f} | ev "
                           f"{rec['ppo/explained_var']:+.2f}"
                           + (f" | ptx {rec['loss/ptx']:.3f}" if ptx_ids is not None else "")
-                          + f" | {t1 - t0:.1f}/{t2 - t1:.1f}/{t4 - t3:.1f}s roll/score/update")
+                          + f" | {t1 - t0:.1f}/{t3 - t2:.1f}/{t4 - t3:.1f}s roll/score/update")
             save()
     bar.close()
     return log.history()

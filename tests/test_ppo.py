@@ -343,20 +343,26 @@ def test_ppo_raises_a_toy_reward_with_bounded_kl_and_a_huge_beta_holds_it(run_di
 
 def test_gold_reward_ablation_trains_against_the_worlds_score(run_dir, monkeypatch):
     """Ablation 4: the reward is world.score of each row's own prompt and response, the
-    penalty where it never ended; a run asks it for each batch's own prompts."""
+    penalty where it never ended; a run rewards each batch with the gold scores it logs."""
     out, enc = run_dir
     cfg = small_cfg(".")
-    asked = PROMPTS * 3  # one_batch's rows, in order
-    _, _, _, batch = one_batch(enc, cfg, reward_fn=env.gold_reward(enc, asked, -7.0))
+    asked = PROMPTS * 3
+    policy = tiny_gpt(enc.n_vocab, enc.eot_token)
+    batch = ppo.rollout(policy, [tok.encode(enc, p)[-40:] for p in asked], cfg, enc.eot_token,
+                        torch.Generator().manual_seed(0))
+    gold = ppo.gold_scores(batch, enc, asked)
+    got = env.gold_reward(gold, enc.eot_token, -7.0)(batch["tokens"], batch["attention_mask"],
+                                                     batch["response_mask"])
     texts = gpt.decode_responses(enc, batch["tokens"], batch["response_mask"])
     want = [world.score(p, t)[0] if done else -7.0
             for p, (t, done) in zip(asked, texts, strict=True)]
-    assert batch["score"].tolist() == pytest.approx(want)
+    assert got.tolist() == pytest.approx(want)
     assert any(done for _, done in texts) and not all(done for _, done in texts)
     calls, real = [], env.gold_reward
-    monkeypatch.setattr(env, "gold_reward", lambda e, p, pen: calls.append(p) or real(e, p, pen))
+    monkeypatch.setattr(env, "gold_reward", lambda g, e, pen: calls.append(g) or real(g, e, pen))
     hist = ppo.train(small_cfg(out, name="gold", iterations=2, reward="gold"))
-    assert len(calls) == 2 and all(len(c) == 16 and set(c) <= set(PROMPTS) for c in calls)
+    assert len(calls) == 2 and all(len(c) == 16 for c in calls)
+    assert [sum(c) / len(c) for c in calls] == pytest.approx(hist["rlhf/gold"])  # the log's
     assert len(hist["rlhf/score"]) == 2
     with pytest.raises(ValueError, match="reward must be rm or gold"):
         ppo.train(small_cfg(out, name="x", reward="labelers"))
