@@ -24,6 +24,7 @@ from pathlib import Path
 import torch
 
 import evaluate
+import responses
 import reward
 import stage
 import tokenizer as tok
@@ -46,7 +47,7 @@ def export(run: Path, dst: Path, names=("sft", "ppo_ptx", "rm")) -> list[Path]:
     dst.mkdir(parents=True, exist_ok=True)
     written = []
     for n in names:
-        ck = stage.load_checkpoint(run / f"{n}.pt", evaluate.MAKE.get(n, "").format(out=run))
+        ck = stage.load_checkpoint(run / f"{n}.pt", responses.MAKE.get(n, "").format(out=run))
         halves = {}  # by storage, so that the tied embedding / unembedding is saved once
         model = {k: halves.setdefault((v.data_ptr(), v.shape), v.half())
                  if v.is_floating_point() and v.numel() > 1 else v for k, v in ck["model"].items()}
@@ -73,9 +74,9 @@ def load(out: Path, names: list[str], device: str = "cpu"):
         path = out / f"{n}.pt"
         if not path.exists():
             print(f"({path} not found, skipped; it is made by: "
-                  f"{evaluate.MAKE.get(n, evaluate.MAKE['ppo']).format(out=out)})")
+                  f"{responses.MAKE.get(n, responses.MAKE['ppo']).format(out=out)})")
             continue
-        models[n], ck = stage.load_model(path, evaluate.MAKE.get(n, evaluate.MAKE["ppo"])
+        models[n], ck = stage.load_model(path, responses.MAKE.get(n, responses.MAKE["ppo"])
                                          .format(out=out), device=device)
         enc = enc or stage.load_encoding(out, ck["tokenizer"])  # the first names the run's
         if ck["tokenizer"] != tok.tokenizer_id(enc):
@@ -94,7 +95,7 @@ def reply(models: dict, enc, rm, prompt: str, temperature: float = 1.0,
     for name, model in models.items():
         cfg = evaluate.Config(temperature=temperature, max_new_tokens=max_new_tokens, seed=seed)
         style = "zero_shot" if name == "base" else "template"
-        for a in evaluate.answer(model, enc, [prompt] * samples, cfg, style):
+        for a in responses.answer(model, enc, [prompt] * samples, cfg, style):
             g, b = world.score(prompt, a["response"])
             notes = [k for k in ("hallucination", "rude", "loop") if b.get(k)]
             if b.get("declines_harmful") is not None:

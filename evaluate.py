@@ -26,10 +26,12 @@ ranked a training sample) judge them:
     rude language; from the gold score's breakdown (world/gold.py).
  6. Side-by-side answers to the same prompts.
 
-This file measures; report.py draws the figures and writes the tables (results.md) from what
-it measured.
+responses.py makes the answers (and keeps the base and SFT models' in references.json, made
+beside the PPO runs); this file judges and measures; report.py draws the figures and writes
+the tables (results.md) from what it measured.
 
     python evaluate.py --out runs/cpu      # *.pt, eval_prompts.jsonl -> results.md/json, plots/
+    python evaluate.py --out runs/cpu --references_only   # base and SFT -> references.json
     python evaluate.py --help              # every Config field
 
 Sweep runs (ppo.py --name sweep_beta_<b> or sweep_ptx_<g>, made by pipeline.py) are found by
@@ -51,18 +53,14 @@ import math
 import random
 import re
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-
-import alignment_tax
 import data
-import gpt
 import report
+import responses
 import reward
 import stage
-import tokenizer as tok
 import world
 
 MODELS = ("base", "base_few_shot", "sft", "ppo", "ppo_ptx")
@@ -70,9 +68,6 @@ REFERENCE = {"sft_greedy": "SFT answering greedily (temperature 0)",
              "sft_best_of_n_rm": "the best of {n} SFT samples by the reward model",
              "sft_best_of_n_gold": "the best of {n} SFT samples by the gold score",
              "best": "the world's own answers (the judges' ceiling)"}
-MAKE = {"base": "python pretrain.py --data {out}/corpus.txt --out {out}",
-        "sft": "python sft.py --out {out}", "rm": "python reward.py --out {out}",
-        "ppo": "python ppo.py --out {out}", "ppo_ptx": "python ppo.py --out {out} --ptx_coef 1"}
 SWEEP = re.compile(r"sweep_(beta|ptx)_([0-9.e-]+)$")
 
 
@@ -89,90 +84,9 @@ class Config:
     n_side_by_side: int = 6  # prompts shown with every model's answer
     batch_size: int = 64  # prompts per generate / forward call (speed only)
     seed: int = 0  # sampling and the labelers' noise
+    references_only: bool = False  # base and SFT alone -> references.json (responses.py)
     device: str = "auto"  # auto | cpu | cuda | mps
     dtype: str = "auto"  # auto (bf16 autocast on cuda if supported) | fp32 | bf16
-
-
-# ----------------------------------------------------------------------------- answers
-def stop_at(text: str) -> tuple[str, bool]:
-    """A base model's answer cut at a blank line or the next 'Q:' (deviation 2)."""
-    cut = min((i for i in (text.find("\n\n"), text.find("\nQ:")) if i >= 0), default=-1)
-    return (text[:cut].strip(), True) if cut >= 0 else (text.strip(), False)
-
-
-def few_shot_prompt(enc, prompt: str, examples: list[str], room: int) -> tuple[str, int]:
-    """As many whole solved examples as fit in `room` tokens, then the question; returns the
-    text and how many examples it holds."""
-    q = f"Q: {prompt}\nA:"
-    for n in range(len(examples), 0, -1):
-        text = "".join(examples[:n]) + q
-        if len(tok.encode(enc, text)) <= room:
-            return text, n
-    return q, 0
-
-
-@torch.no_grad()
-def answer(model, enc, prompts: list[str], cfg: Config, style: str = "template") -> list[dict]:
-    """Sample one answer per raw prompt: [{"response", "ended"}]. style: "template" (the
-    instruction template, as SFT trained), "zero_shot" or "few_shot" (the base model: its
-    answer is cut by stop_at; each row adds "examples", the solved examples that fitted)."""
-    dev = model.lm_head.weight.device
-    room = model.config.block_size - cfg.max_new_tokens
-    if style == "few_shot":
-        examples = [e + "\n\n" for e in world.few_shot_prefix(world.make_world(),
-                                                              cfg.few_shot).split("\n\n") if e]
-        shots = [few_shot_prompt(enc, p, examples, room) for p in prompts]  # (text, n)
-        texts = [text for text, _ in shots]
-    else:
-        texts = [data.format_prompt(p) for p in prompts]
-    gen = torch.Generator(dev).manual_seed(cfg.seed)
-    rows = []
-    for s in range(0, len(texts), cfg.batch_size):
-        ids, _ = gpt.encode_prompts(enc, texts[s:s + cfg.batch_size], model.config.block_size,
-                                    cfg.max_new_tokens)
-        with stage.autocast(dev.type, cfg.dtype, sampling=True):
-            tokens, _, resp = model.generate(ids, cfg.max_new_tokens, cfg.temperature,
-                                             eot_id=enc.eot_token, generator=gen)
-        for text, ended in gpt.decode_responses(enc, tokens, resp):
-            if style != "template":
-                text, cut = stop_at(text)
-                ended = ended or cut
-            rows.append({"response": text, "ended": ended})
-    if style == "few_shot":  # how many solved examples each prompt had room for
-        for row, (_, n) in zip(rows, shots, strict=True):
-            row["examples"] = n
-    return rows
-
-
-def best_of(scores: list[list[float]]) -> list[int]:
-    """scores[s][i]: sample s's score for prompt i -> per prompt, the index of the best sample
-    (the first of equals)."""
-    return [max(range(len(scores)), key=lambda s: scores[s][i]) for i in range(len(scores[0]))]
-
-
-def best_of_n(model, enc, prompts: list[str], cfg: Config, rm=None,
-              judge=world.score) -> tuple[dict, dict]:
-    """The best-of-n reference points: cfg.best_of samples per prompt (seeds cfg.seed + 1, ...,
-    so no sample is the SFT answer it is judged against), and the one chosen by the gold score
-    and, given an RM, by the RM. Returns the chosen answers per key, and the RM's
-    accuracy_by_fault on these samples (or {} without an RM). judge: world.score, or a cache
-    of it that evaluate shares, so that a chosen answer is not judged twice."""
-    pools = [answer(model, enc, prompts, replace(cfg, seed=cfg.seed + 1 + s))
-             for s in range(cfg.best_of)]
-    texts = [[r["response"] for r in rows] for rows in pools]
-    judged = [[judge(p, t) for p, t in zip(prompts, ts, strict=True)] for ts in texts]
-    by = {"sft_best_of_n_gold": [[g for g, _ in row] for row in judged]}
-    faults = {}
-    if rm is not None:
-        by["sft_best_of_n_rm"] = [reward.score_batch(rm, enc, prompts, ts, cfg.batch_size,
-                                                     cfg.dtype).tolist() for ts in texts]
-        groups = [list({texts[s][i]: (by["sft_best_of_n_rm"][s][i], judged[s][i][0],
-                                      fault(judged[s][i][1])) for s in range(len(pools))}
-                       .values()) for i in range(len(prompts))]  # distinct answers per prompt
-        faults = {"samples": cfg.best_of, "gap": FAULT_GAP,
-                  "faults": accuracy_by_fault(groups, FAULT_GAP)}
-    return {key: [pools[s][i] for i, s in enumerate(best_of(scores))]
-            for key, scores in by.items()}, faults
 
 
 # ----------------------------------------------------------------------------- findings
@@ -231,6 +145,13 @@ def fault(breakdown: dict) -> str:
     return next(f for f, bad in zip(FAULTS, found, strict=True) if bad)
 
 
+def rm_by_fault(groups: list[list[tuple]], samples: int) -> dict:
+    """The RM's accuracy_by_fault on best-of-n's groups (responses.best_of_n: per prompt, its
+    distinct samples' RM score, gold score and breakdown), or {} without them."""
+    return {"samples": samples, "gap": FAULT_GAP, "faults": accuracy_by_fault(
+        [[(r, g, fault(b)) for r, g, b in grp] for grp in groups], FAULT_GAP)} if groups else {}
+
+
 def accuracy_by_fault(groups: list[list[tuple[float, float, str]]], gap: float) -> dict:
     """groups: per prompt, (reward, gold, fault) of distinct answers. order_accuracy over the
     pairs whose gold scores differ by more than `gap`, split by the fault of the worse answer:
@@ -271,14 +192,6 @@ def overoptimisation(log: list[dict]) -> dict:
 
 
 # ----------------------------------------------------------------------------- the run
-def _load(out: Path, name: str, enc, device):
-    """(model in eval mode, its PPO ptx_coef or None, its log records or None) from
-    out/<name>.pt: a checkpoint holds the log of the run that made it."""
-    make = MAKE.get(name, MAKE["ppo"]).format(out=out)
-    model, ck = stage.load_model(out / f"{name}.pt", make, enc, device)
-    return model.eval(), ck.get("train_config", {}).get("ptx_coef"), ck.get("log")
-
-
 def sweeps(out: Path) -> dict:
     """{"beta": {value: name}, "ptx": {value: name}} of the sweep runs present in out/."""
     found = {"beta": {}, "ptx": {}}
@@ -297,44 +210,35 @@ def evaluate(cfg: Config, stages: dict | None = None, beside=(), wall: float = 0
     the seconds they took on the clock in all."""
     t0 = time.time()
     out, device = Path(cfg.out), stage.pick_device(cfg.device)
-    ck = stage.load_checkpoint(out / "sft.pt", MAKE["sft"].format(out=out))
-    enc = stage.load_encoding(out, ck["tokenizer"])
-    make_data = f"python -m world --out {out}"
-    prompts = data.read_prompts(stage.need(out / "eval_prompts.jsonl", make_data))
-    prompts = prompts[:cfg.n_prompts or None]
-    texts = [p["prompt"] for p in prompts]
+    enc, prompts, val_text, cloze = responses.inputs(out)
+    texts = [p["prompt"] for p in prompts[:cfg.n_prompts or None]]
+    prompts = prompts[:len(texts)]
     labelers = world.make_labelers(world.PRESETS[cfg.preset], heldout=True)
     names = [n for n in ("base", "sft", "ppo", "ppo_ptx") if (out / f"{n}.pt").exists()]
-    if "sft" not in names:
-        raise FileNotFoundError(f"{out}/sft.pt not found; it is made by: {MAKE['sft']}")
     sw = sweeps(out)
     extra = sorted({n for d in sw.values() for n in d.values()})
-    val_text = data.read_text(out / "corpus_val.txt") \
-        if (out / "corpus_val.txt").exists() else None
-    cloze = data.read_jsonl(out / "cloze.jsonl") if (out / "cloze.jsonl").exists() else []
-
     judge = functools.cache(world.score)  # each (prompt, answer) judged once: picks, equal answers
     rm = None
     if (out / "rm.pt").exists():
         rm, rm_ck = reward.load_reward_model(out / "rm.pt", enc, device)
-    answers, tax, gammas, rm_faults, run_logs = {}, {}, {}, {}, {}
+    answers, tax, gammas, groups, run_logs = {}, {}, {}, [], {}
+    refs = responses.stored_references(cfg)  # base's and SFT's, made beside the PPO runs
+    if refs:
+        answers.update(refs["answers"])
+        groups = refs["rm_groups"]
     for name in names + extra:
-        model, gammas[name], run_logs[name] = _load(out, name, enc, device)
-        styles = {"base": "zero_shot", "base_few_shot": "few_shot"} if name == "base" \
-            else {name: "template"}
-        for key, style in styles.items():
-            answers[key] = answer(model, enc, texts, cfg, style)
-        if name == "sft" and cfg.temperature > 0:  # a reference point: sharpening alone
-            answers["sft_greedy"] = answer(model, enc, texts, replace(cfg, temperature=0.0))
-        if name == "sft" and cfg.temperature > 0 and cfg.best_of > 1:  # selection alone
-            picks, rm_faults = best_of_n(model, enc, texts, cfg, rm, judge)
-            answers.update(picks)
-        tax[name] = alignment_tax.measure(model, enc, val_text, cloze, cfg.n_tax_windows,
-                                          cfg.batch_size)
-        print(f"  {name}: answered {len(texts)} prompts; held-out loss "
-              f"{report.fmt(tax[name]['heldout_loss'])}, cloze "
-              f"{report.fmt(tax[name]['cloze_acc'], '.1%')}", flush=True)
+        if refs and name in refs["tax"]:
+            gammas[name], run_logs[name], tax[name] = None, None, refs["tax"][name]
+            print(f"  {name}: answers from {responses.REFERENCES} (made from these models and "
+                  f"settings)")
+            continue
+        model, gammas[name], run_logs[name] = responses.load(out, name, enc, device)
+        a, tax[name], g = responses.model_answers(name, model, enc, texts, cfg, rm, judge,
+                                                  val_text, cloze)
+        answers.update(a)
+        groups = g or groups
         del model
+    rm_faults = rm_by_fault(groups, cfg.best_of)
 
     sim, rng = world.make_world(), random.Random(cfg.seed)
     try:  # the judges' ceiling, for prompts of our world (not for a user's own prompts)
@@ -428,6 +332,10 @@ def evaluate(cfg: Config, stages: dict | None = None, beside=(), wall: float = 0
 
 def main(argv=None):
     cfg = stage.config_from_args(Config, argv)
+    if cfg.references_only:
+        refs = responses.references(cfg)
+        print(f"wrote {Path(cfg.out) / responses.REFERENCES}: {', '.join(refs['answers'])}")
+        return refs
     res = evaluate(cfg)
     print((Path(cfg.out) / "results.md").read_text())
     return res

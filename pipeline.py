@@ -12,6 +12,7 @@ and the evaluations of section 4. One run directory holds every artifact:
     ppo        ppo.py        ppo.pt                        step 3, Eq. 2 with gamma = 0
     ppo_ptx    ppo.py        ppo_ptx.pt                    step 3, Eq. 2: InstructGPT
     sweep_*    ppo.py        sweep_beta_<b>.pt, sweep_ptx_<g>.pt   over-optimisation, tax
+    references responses.py  references.json: base's and SFT's answers (beside the PPO runs)
     evaluate   evaluate.py   results.md, results.json, plots/*.png
 
     python pipeline.py                     # preset cpu -> runs/cpu
@@ -43,7 +44,6 @@ pipeline on the same run directory stops at once, naming the process that holds 
 
 import argparse
 import dataclasses
-import hashlib
 import json
 import threading
 import time
@@ -58,6 +58,7 @@ import evaluate
 import parallel
 import ppo
 import pretrain
+import responses
 import reward
 import sft
 import stage
@@ -102,6 +103,7 @@ SWEEPS = {"beta": {"0.002": {"iterations": 80}}, "ptx": {"4": {}}}
 # threads: the cpu preset's four runs took 182 s one after another, 164 s two at a time. In
 # fp32 (no native bf16; kernels held to AVX2) two threads pay and side by side is slower: 249 s
 # one after another, 275 s two at a time (docs/EXPERIMENTS.md), so there they run one by one.
+# With them, in the same group, the references: base's and SFT's answers, which need no PPO run.
 JOBS = {"cpu": 2}
 SPEED_ONLY = ("resume", "out", "data", "device", "dtype", "compile", "matmul_precision",
               "gen_batch")
@@ -181,12 +183,17 @@ def stages(preset: str, out: Path, gpt2_weights: str = "", device: str = "auto",
                          f"{name}.pt", script="ppo.py", group="rl"))
     ecfg = seeded(evaluate.Config(**{**p.get("evaluate", {}), "out": o, "preset": preset,
                                      **dev}), seed)
+    tested = ("eval_prompts.jsonl", "corpus_val.txt", "cloze.jsonl")
+    # the base and SFT models' answers need no PPO run: made beside them (speed only)
+    seq.append(Stage("references", (responses.REFERENCES,), base + ("sft.pt", "rm.pt") + tested,
+                     dataclasses.replace(ecfg, references_only=True), responses.references,
+                     script="evaluate.py", group="rl"))
     # (the PPO logs it reads are inside their checkpoints: a run made again with the same model
     # but other timings in its log re-runs nothing)
     models = tuple(f for st in seq[1:] for f in st.outputs if f.endswith(".pt"))
     seq.append(Stage("evaluate", ("results.json", "results.md"),
-                     tok_file + models + ("eval_prompts.jsonl", "corpus_val.txt", "cloze.jsonl"),
-                     ecfg, evaluate.evaluate, extra=labelers))
+                     tok_file + models + tested + (responses.REFERENCES,), ecfg,
+                     evaluate.evaluate, extra=labelers))
     return seq
 
 
@@ -196,36 +203,6 @@ def seeded(config, seed: int):
     when they rank and judge). The world and its datasets stay as they are, as a study's data
     do: a seed study measures the recipe's spread on the same data."""
     return dataclasses.replace(config, seed=config.seed + seed) if seed else config
-
-
-def digest(path: Path, _memo: dict = {}) -> str | None:  # noqa: B006 (a deliberate memo)
-    """What a file holds, as a SHA-256 prefix (None if absent), remembered while its size and
-    time stand. A checkpoint's is that of what the next stage loads from it (its config,
-    tokenizer and tensors), not of its bytes: it also stores the run's log, whose timings differ
-    from run to run, and a stage made again identical must re-run nothing after it."""
-    try:
-        st = path.stat()
-    except FileNotFoundError:
-        return None
-    key = (str(path), st.st_size, st.st_mtime_ns)
-    if key not in _memo:
-        h = hashlib.sha256()
-        try:  # mmap: only the tensors hashed are read, not the optimizer's state
-            ck = stage.load_checkpoint(path, mmap=True) if path.suffix == ".pt" else None
-        except stage.CheckpointError:
-            ck = None  # unreadable: its bytes stand for it
-        if ck is None:
-            with open(path, "rb") as f:
-                for block in iter(lambda: f.read(1 << 20), b""):
-                    h.update(block)
-        else:
-            h.update(json.dumps([ck["config"], ck.get("tokenizer"), ck.get("bias")],
-                                sort_keys=True).encode())
-            for name, t in sorted(ck["model"].items()):
-                h.update(name.encode() + t.detach().cpu().contiguous().view(-1).view(
-                    torch.uint8).numpy().tobytes())
-        _memo[key] = h.hexdigest()[:16]
-    return _memo[key]
 
 
 def check_data(out: Path, files) -> None:
@@ -268,9 +245,9 @@ def run_stage(st: Stage, out: Path, done: dict, head: str, t_all: float, save,
     sets and writes it); returns the seconds it ran, or None when it did not run. nproc > 1: a
     training stage runs as its own command under torchrun, on nproc ranks (parallel.py);
     threads > 0: as its own process on that many threads, beside another stage (--jobs)."""
-    want = {"settings": st.settings(), "reads": {f: digest(out / f) for f in st.reads}}
+    want = {"settings": st.settings(), "reads": {f: stage.digest(out / f) for f in st.reads}}
     have = done.get(st.name, {})
-    writes = {f: digest(out / f) for f in st.outputs}
+    writes = {f: stage.digest(out / f) for f in st.outputs}
     present = all(v is not None for v in writes.values())
     some = any(v is not None for v in writes.values())
     if st.name in ("data", "collect") and some and (have.get("user") or not have):
@@ -319,20 +296,30 @@ def run_stage(st: Stage, out: Path, done: dict, head: str, t_all: float, save,
         earlier = {k: v for k, v in done.items() if k != "evaluate"}
         st.fn(st.config, {k: v.get("seconds", 0.0) for k, v in earlier.items()},
               sorted(k for k, v in earlier.items() if v.get("beside")), wall(earlier.values()))
-    elif threads:
-        parallel.beside(st.name, st.script, dataclasses.replace(st.config, resume=resume), out,
-                        threads)
+    elif threads:  # (a stage without checkpoints, the references, has no resume)
+        parallel.beside(st.name, st.script, dataclasses.replace(st.config, resume=resume)
+                        if st.checkpoint else st.config, out, threads)
     elif nproc > 1 and st.script:  # a fresh pretraining trains its BPE, as make_base does
         parallel.launch(st.script, dataclasses.replace(st.config, resume=resume), nproc, out,
                         ("--retrain_tokenizer",) if st.name == "pretrain" and not resume else ())
     else:
         st.fn(dataclasses.replace(st.config, resume=True) if resume else st.config)
     seconds = time.time() - t0
-    save(st.name, {"status": "done", **want, "writes": {f: digest(out / f) for f in st.outputs},
+    save(st.name, {"status": "done", **want,
+                   "writes": {f: stage.digest(out / f) for f in st.outputs},
                    "seconds": round(seconds, 1), "span": [round(t0, 1), round(t0 + seconds, 1)],
                    **({"beside": True} if threads else {})})
     print(f"{head} done in {seconds:.0f} s", flush=True)
     return seconds
+
+
+def cost(st: Stage) -> tuple:
+    """How long a stage of the PPO group runs, to order them longest first (--jobs): by its
+    iterations, and of runs as long, PPO-ptx's (a corpus batch beside each minibatch) first;
+    the references last, the shortest. Runs that take longer start first, so that the
+    shorter fill in beside them and the group ends sooner."""
+    c = st.config
+    return getattr(c, "iterations", 0), getattr(c, "ptx_coef", 0) > 0
 
 
 def wall(records) -> float:
@@ -414,7 +401,7 @@ def run(preset: str = "cpu", out: str | None = None, gpt2_weights: str = "",
         for group in groups:
             todo = [st for st in group if not only or st.name in only]
             if jobs > 1 and len(todo) > 1:  # the longest first, each on its share of threads
-                todo.sort(key=lambda st: -getattr(st.config, "iterations", 0))
+                todo.sort(key=cost, reverse=True)
                 with ThreadPoolExecutor(jobs) as pool:
                     runs = [pool.submit(one, st, max(1, threads // jobs)) for st in todo]
                 ran = {st.name: r.result() for st, r in zip(todo, runs, strict=True)}  # 1st error
@@ -447,9 +434,9 @@ def main(argv=None):
     ap.add_argument("--device", default="auto", help="auto | cpu | cuda | mps")
     ap.add_argument("--nproc", type=int, default=1, help="ranks per training stage, started "
                     "with torchrun (data parallel: parallel.py); 1 = one process")
-    ap.add_argument("--jobs", type=int, default=0, help="PPO runs at a time, each its own "
-                    "process on its share of the threads; 0 = 2 for the cpu preset on a CPU "
-                    "with native bf16 (measured faster there only), else 1")
+    ap.add_argument("--jobs", type=int, default=0, help="PPO runs (and the references) at a "
+                    "time, each its own process on its share of the threads; 0 = 2 for the cpu "
+                    "preset on a CPU with native bf16 (measured faster there only), else 1")
     ap.add_argument("--list", action="store_true", help="print each stage's settings and stop")
     ap.add_argument("--debug", action="store_true", help="show the traceback of an error "
                     "(also: INSTRUCTGPT_DEBUG=1)")

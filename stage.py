@@ -12,6 +12,7 @@ here, as nanoGPT's train.py holds what its model.py does not:
     save_checkpoint, ...     checkpoints written atomically (a full disk leaves the old one and
                              says so) and loaded safely (weights_only), with errors that name
                              the command that makes a missing or broken file
+    digest                   what a file holds, a checkpoint by what the next stage loads
     Log                      a stage's JSONL log, written with its checkpoints and stored in
                              them: a failed run never leaves a new log beside an old model
     lock, locked             one run at a time per run directory
@@ -27,7 +28,9 @@ import argparse
 import contextlib
 import dataclasses
 import functools
+import hashlib
 import inspect
+import json
 import math
 import os
 import re
@@ -187,6 +190,36 @@ def load_encoding(out, tokenizer_id: str):
         raise ValueError(f"{path} is {tok.tokenizer_id(enc)!r}, but the checkpoint was trained "
                          f"with {tokenizer_id!r}: two runs are mixed in {out}")
     return enc
+
+
+def digest(path: Path, _memo: dict = {}) -> str | None:  # noqa: B006 (a deliberate memo)
+    """What a file holds, as a SHA-256 prefix (None if absent), remembered while its size and
+    time stand. A checkpoint's is that of what the next stage loads from it (its config,
+    tokenizer and tensors), not of its bytes: it also stores the run's log, whose timings differ
+    from run to run, and a stage made again identical must re-run nothing after it."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    key = (str(path), st.st_size, st.st_mtime_ns)
+    if key not in _memo:
+        h = hashlib.sha256()
+        try:  # mmap: only the tensors hashed are read, not the optimizer's state
+            ck = load_checkpoint(path, mmap=True) if path.suffix == ".pt" else None
+        except CheckpointError:
+            ck = None  # unreadable: its bytes stand for it
+        if ck is None:
+            with open(path, "rb") as f:
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    h.update(block)
+        else:
+            h.update(json.dumps([ck["config"], ck.get("tokenizer"), ck.get("bias")],
+                                sort_keys=True).encode())
+            for name, t in sorted(ck["model"].items()):
+                h.update(name.encode() + t.detach().cpu().contiguous().view(-1).view(
+                    torch.uint8).numpy().tobytes())
+        _memo[key] = h.hexdigest()[:16]
+    return _memo[key]
 
 
 # ----------------------------------------------------------------------------- logs

@@ -9,6 +9,7 @@ import torch
 import alignment_tax
 import chat
 import evaluate
+import responses
 import stage
 import world
 from world.corpus import make_cloze
@@ -53,10 +54,10 @@ def test_committed_models_know_the_world_better_than_chance(committed):
 
     for name, model in models.items():
         assert alignment_tax.cloze_accuracy(model, enc, items) > 0.8, name
-        answers = [r["response"] for r in evaluate.answer(
+        said = [r["response"] for r in responses.answer(
             model, enc, questions, evaluate.Config(temperature=0.0))]
-        own = sum(right(q, a) for q, a in zip(questions, answers, strict=True)) / len(questions)
-        other = sum(right(q, a) for q, a in zip(questions, answers[1:] + answers[:1],
+        own = sum(right(q, a) for q, a in zip(questions, said, strict=True)) / len(questions)
+        other = sum(right(q, a) for q, a in zip(questions, said[1:] + said[:1],
                                                   strict=True)) / len(questions)
         assert own > other + 0.3 and own > 0.5, (name, own, other)
 
@@ -77,5 +78,5 @@ def test_export_keeps_the_answers(committed, tmp_path):
     again, _, _ = chat.load(tmp_path / "again", ["sft"])
     q = ["Where does a bear live?", "Write two sentences about the deer."]
     cfg = evaluate.Config(temperature=0.0)
-    assert [r["response"] for r in evaluate.answer(again["sft"], enc, q, cfg)] == \
-        [r["response"] for r in evaluate.answer(models["sft"], enc, q, cfg)]
+    assert [r["response"] for r in responses.answer(again["sft"], enc, q, cfg)] == \
+        [r["response"] for r in responses.answer(models["sft"], enc, q, cfg)]

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 import alignment_tax
 import evaluate
 import gpt
+import responses
 import tokenizer as tok
 import world
 
@@ -28,7 +29,7 @@ class Fixed:
 
 def test_best_of_picks_the_top_sample_per_prompt():
     scores = [[0.1, 0.9, 0.5], [0.3, 0.2, 0.5], [0.2, 0.95, -1.0]]  # 3 samples x 3 prompts
-    assert evaluate.best_of(scores) == [1, 2, 0]  # 3rd prompt: samples 0 and 1 tie, the first wins
+    assert responses.best_of(scores) == [1, 2, 0]  # 3rd prompt: samples 0 and 1 tie, the first wins
 
 
 def test_fault_and_accuracy_by_fault_by_hand():
@@ -86,15 +87,15 @@ def test_order_accuracy_and_pearson_by_hand():
 
 
 def test_stop_at_and_few_shot_prompt():
-    assert evaluate.stop_at("A fox eats berries.\n\nQ: next") == ("A fox eats berries.", True)
-    assert evaluate.stop_at("Yes.\nQ: and") == ("Yes.", True)
-    assert evaluate.stop_at(" no stop") == ("no stop", False)
+    assert responses.stop_at("A fox eats berries.\n\nQ: next") == ("A fox eats berries.", True)
+    assert responses.stop_at("Yes.\nQ: and") == ("Yes.", True)
+    assert responses.stop_at(" no stop") == ("no stop", False)
     enc = tok.build_encoding({bytes([b]): b for b in range(256)})  # one token per byte
     ex = ["Q: a?\nA: b.\n\n", "Q: c?\nA: d.\n\n"]
     q = "Q: e?\nA:"
-    assert evaluate.few_shot_prompt(enc, "e?", ex, 100) == ("".join(ex) + q, 2)
-    assert evaluate.few_shot_prompt(enc, "e?", ex, len(ex[0]) + len(q)) == (ex[0] + q, 1)
-    assert evaluate.few_shot_prompt(enc, "e?", ex, 3) == (q, 0)
+    assert responses.few_shot_prompt(enc, "e?", ex, 100) == ("".join(ex) + q, 2)
+    assert responses.few_shot_prompt(enc, "e?", ex, len(ex[0]) + len(q)) == (ex[0] + q, 1)
+    assert responses.few_shot_prompt(enc, "e?", ex, 3) == (q, 0)
 
 
 @pytest.fixture(scope="module")

@@ -19,6 +19,7 @@ import gpt
 import gpt2
 import pipeline
 import ppo
+import responses
 import reward
 import stage
 import tokenizer as tok
@@ -115,27 +116,35 @@ def test_changed_settings_rerun_and_an_interrupted_stage_resumes(tiny, tmp_path,
 def test_ppo_runs_side_by_side_with_jobs(tiny, tmp_path, capsys, monkeypatch):
     d = tmp_path / "run"
     shutil.copytree(tiny[0], d)
-    for f in ("ppo_ptx.pt", "sweep_beta_0.002.pt", "results.json"):
+    for f in ("ppo_ptx.pt", "sweep_beta_0.002.pt", "references.json", "results.json"):
         (d / f).unlink()
     record = json.loads((d / "pipeline.json").read_text())
     record["stages"]["ppo"]["status"] = "started"  # as if stopped after its last checkpoint
     (d / "pipeline.json").write_text(json.dumps(record))
     pipeline.run("tiny", str(d), jobs=2)
     out = capsys.readouterr().out
-    assert ran(out) == {"ppo", "ppo_ptx", "sweep_beta_0.002", "evaluate"}
+    assert ran(out) == {"ppo", "ppo_ptx", "sweep_beta_0.002", "references", "evaluate"}
+    starts = re.findall(r"^\[\d+/\d+\] (\S+) +(?:running|resuming)", out, re.M)
+    assert starts.index("ppo_ptx") < starts.index("ppo")  # of runs as long, PPO-ptx's first
+    # base's and SFT's answers, made in their own process (its RM scores and losses in bf16
+    # where the CPU has it; sampling always in fp32): the ones made in this one
+    made, here = (json.loads((p / "references.json").read_text()) for p in (d, tiny[0]))
+    assert made["answers"] == here["answers"] and made["files"] == here["files"]
+    assert "sft: answers from references.json" in out
     assert "PPO runs 2 at a time" in out
     assert re.search(r"^    ppo: resumed .*ppo\.pt at iteration 8$", out, re.M)  # --resume
     assert re.search(r"^    sweep_beta_0\.002: it +8/8 \|", out, re.M)  # after their names
     assert re.search(r"^    sweep_beta_0\.002: policy", out, re.M)  # named once
     record = json.loads((d / "pipeline.json").read_text())["stages"]
     rl = ("ppo", "ppo_ptx", "sweep_beta_0.002")
-    assert all(record[n]["status"] == "done" and record[n]["beside"] for n in rl)
+    assert all(record[n]["status"] == "done" and record[n]["beside"] for n in rl + (
+        "references",))
     enc = tok.load_tokenizer(d / "tokenizer.tiktoken")
     for n in rl:  # each a whole run, written by its own process
         stage.load_model(d / f"{n}.pt", enc=enc)
         assert len((d / f"{n}_log.jsonl").read_text().splitlines()) == 8  # every iteration
     res = json.loads((d / "results.json").read_text())
-    assert res["stages_beside"] == sorted(rl)
+    assert res["stages_beside"] == sorted(rl + ("references",))
     assert res["wall_s"] < sum(res["stages"].values())  # they overlapped
     assert "ran side by side" in (d / "results.md").read_text()
     pipeline.run("tiny", str(d), jobs=2)  # and then every stage is up to date
@@ -150,6 +159,31 @@ def test_ppo_runs_side_by_side_with_jobs(tiny, tmp_path, capsys, monkeypatch):
     assert "unrecognized arguments: --no_such_flag" in capsys.readouterr().out
     record = json.loads((d / "pipeline.json").read_text())["stages"]
     assert record["ppo_ptx"]["status"] == "started" and record["ppo"]["status"] == "done"
+
+
+def test_references_are_used_only_while_their_files_and_settings_hold(tiny, tmp_path, capsys):
+    """evaluate takes base's and SFT's answers from references.json (made beside the PPO runs)
+    and finds what it finds without it; made with other settings, or before an input changed,
+    they are not used: it answers anew."""
+    d = tmp_path / "run"
+    shutil.copytree(tiny[0], d)
+    cfg = dataclasses.replace(pipeline.stages("tiny", d)[-1].config, n_prompts=10)
+    skip = ("stages", "stage_share", "wall_s", "stages_beside", "machine")
+    findings = lambda res: {k: v for k, v in res.items() if k not in skip}
+    fresh = evaluate.evaluate(cfg)  # the fixture's references.json was made for 40 prompts
+    assert "references.json was made from other files or settings: not used" in \
+        capsys.readouterr().out
+    responses.references(cfg)
+    assert findings(evaluate.evaluate(cfg)) == findings(fresh)
+    assert "sft: answers from references.json" in capsys.readouterr().out
+    responses.references(dataclasses.replace(cfg, seed=cfg.seed + 1))  # another seed's answers
+    assert findings(evaluate.evaluate(cfg)) == findings(fresh)
+    assert "not used" in capsys.readouterr().out
+    responses.references(cfg)
+    items = (d / "cloze.jsonl").read_text().splitlines()
+    (d / "cloze.jsonl").write_text("\n".join(items[:-1]) + "\n")  # an input changed since
+    evaluate.evaluate(cfg)
+    assert "not used" in capsys.readouterr().out
 
 
 def test_wall_counts_stages_side_by_side_once():
