@@ -90,10 +90,15 @@ def _cpuinfo() -> str:
 
 @functools.cache  # autocast asks at every step
 def cpu_has_bf16() -> bool:
-    """Whether this CPU multiplies bf16 in hardware (AVX512_BF16 or AMX, Linux's flags): there
-    bf16 matmuls run about 2.5x faster than fp32's; elsewhere bf16 is emulated, and slower."""
+    """Whether this CPU multiplies bf16 in hardware (AVX512_BF16 or AMX, Linux's flags) and
+    PyTorch may use it: there bf16 matmuls run about 2.5x faster than fp32's; elsewhere bf16 is
+    emulated, and slower. Kernels held below AVX-512 (ATEN_CPU_CAPABILITY=avx2, or oneDNN's
+    ONEDNN_MAX_CPU_ISA=AVX2, as an AVX2 laptop is imitated) count as no bf16."""
     flags = _cpuinfo().split()
-    return "avx512_bf16" in flags or "amx_bf16" in flags
+    isa = os.environ.get("ONEDNN_MAX_CPU_ISA", "ALL").upper()
+    held = not any(k in isa for k in ("ALL", "DEFAULT", "BF16", "AMX"))
+    return (("avx512_bf16" in flags or "amx_bf16" in flags) and not held
+            and torch.backends.cpu.get_cpu_capability() == "AVX512")
 
 
 def machine() -> dict:

@@ -53,6 +53,29 @@ def test_optimizer_decays_matrices_only():
     assert n == sum(p.numel() for p in model.parameters())
 
 
+REAL_CPU_HAS_BF16 = stage.cpu_has_bf16.__wrapped__  # uncached, and taken before conftest
+# holds every test to fp32
+
+
+def test_bf16_counts_only_where_the_kernels_may_use_it(monkeypatch):
+    """Native bf16 by the CPU's flags, unless PyTorch's kernels are held below AVX-512
+    (ATEN_CPU_CAPABILITY=avx2) or oneDNN's below its bf16 ISAs (ONEDNN_MAX_CPU_ISA)."""
+    monkeypatch.setattr(stage, "_cpuinfo", lambda: "flags\t: fpu avx2 avx512f avx512_bf16")
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "AVX512")
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
+    assert REAL_CPU_HAS_BF16()
+    for isa, want in (("AVX2", False), ("avx512_core", False), ("AVX512_CORE_BF16", True),
+                      ("AVX512_CORE_AMX", True), ("ALL", True)):
+        monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", isa)
+        assert REAL_CPU_HAS_BF16() == want, isa
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA")
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "AVX2")
+    assert not REAL_CPU_HAS_BF16()
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "AVX512")
+    monkeypatch.setattr(stage, "_cpuinfo", lambda: "flags\t: fpu avx2 avx512f avx512bw")
+    assert not REAL_CPU_HAS_BF16()
+
+
 def test_bf16_autocast_only_where_the_cpu_has_it(monkeypatch):
     for native in (False, True):
         monkeypatch.setattr(stage, "cpu_has_bf16", lambda n=native: n)
