@@ -12,7 +12,8 @@ and the evaluations of section 4. One run directory holds every artifact:
     ppo        ppo.py        ppo.pt                        step 3, Eq. 2 with gamma = 0
     ppo_ptx    ppo.py        ppo_ptx.pt                    step 3, Eq. 2: InstructGPT
     sweep_*    ppo.py        sweep_beta_<b>.pt, sweep_ptx_<g>.pt   over-optimisation, tax
-    references responses.py  references.json: base's and SFT's answers (beside the PPO runs)
+    references evaluate.py   references.json: base's and SFT's answers (responses.py), made
+                             beside the PPO runs (--references_only)
     evaluate   evaluate.py   results.md, results.json, plots/*.png
 
     python pipeline.py                     # preset cpu -> runs/cpu
@@ -262,7 +263,8 @@ def run_stage(st: Stage, out: Path, done: dict, head: str, t_all: float, save,
                                                         for k, v in want.items()):
         changed = [f for f in st.outputs if have.get("writes", {}).get(f) != writes[f]]
         broken = [f for f in changed if not loads(out / f)]
-        if not broken:
+        cache = [f for f in changed if f == responses.REFERENCES]  # never yours: made again
+        if not broken and not cache:
             if changed:  # changed by someone else: used as it is; what reads it runs again
                 print(f"{head} {', '.join(changed)} changed since this stage wrote it: used as "
                       f"it is (delete it to have `{st.name}` make it again)")
@@ -271,7 +273,8 @@ def run_stage(st: Stage, out: Path, done: dict, head: str, t_all: float, save,
             else:
                 print(f"{head} up to date, skipped ({have.get('seconds', 0):.0f} s when it ran)")
             return None
-        print(f"{head} {', '.join(broken)} no longer loads: made again")
+        print(f"{head} {', '.join(broken or cache)} "
+              f"{'no longer loads' if broken else 'changed, and is a cache'}: made again")
     # Never write over a file you changed: it was adopted, and is still as you left it.
     mine = [f for f in have.get("adopted", []) if writes.get(f) is not None
             and writes[f] == have.get("writes", {}).get(f)]
@@ -299,7 +302,7 @@ def run_stage(st: Stage, out: Path, done: dict, head: str, t_all: float, save,
     elif threads:  # (a stage without checkpoints, the references, has no resume)
         parallel.beside(st.name, st.script, dataclasses.replace(st.config, resume=resume)
                         if st.checkpoint else st.config, out, threads)
-    elif nproc > 1 and st.script:  # a fresh pretraining trains its BPE, as make_base does
+    elif nproc > 1 and st.checkpoint:  # training stages; a fresh pretraining trains its BPE
         parallel.launch(st.script, dataclasses.replace(st.config, resume=resume), nproc, out,
                         ("--retrain_tokenizer",) if st.name == "pretrain" and not resume else ())
     else:

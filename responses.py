@@ -12,14 +12,16 @@ The base and SFT models' answers need no PPO run, so they can be made while PPO 
 
     python evaluate.py --out runs/cpu --references_only   # -> runs/cpu/references.json
 
-writes them with their alignment tax and a fingerprint (`fingerprint`: every evaluation
-setting, and stage.digest of every file they came from); pipeline.py runs it beside the PPO
+writes them with their alignment tax and a fingerprint (`fingerprint`: the settings that
+change them, the device and its precision, stage.digest of every file they came from, and the
+code that makes them); pipeline.py runs it beside the PPO
 runs (speed only: the same answers, checked in tests/test_pipeline.py). evaluate.py takes
 them from there only while the fingerprint still holds (`stored_references`); else it makes
 them anew, so a stale file is never read.
 """
 
 import functools
+import hashlib
 import json
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -161,12 +163,23 @@ REFERENCE_READS = ("tokenizer.tiktoken", "base.pt", "sft.pt", "rm.pt", "eval_pro
                    "corpus_val.txt", "cloze.jsonl")
 
 
+CODE = [p for p in sorted(Path(__file__).parent.glob("*.py")) if p.name != "pipeline.py"] \
+    + sorted((Path(__file__).parent / "world").glob("*.py"))  # what the answers are made by
+
+
 def fingerprint(cfg) -> dict:
-    """What base's and SFT's answers are made from: every setting but where they run, and what
-    every file they read holds (stage.digest: a checkpoint by its model, as the pipeline sees
-    it; None for a file that is absent)."""
-    skip = ("out", "device", "references_only")
+    """What base's and SFT's answers are made from: every setting that changes them (not
+    where the run directory is, who judges them or how many are shown), the device and its
+    precision, what every file they read holds (stage.digest: a checkpoint by its model, as
+    the pipeline sees it; None for a file that is absent), and the code (an edit to the
+    sampling, the few-shot prompt or the gold score makes them anew)."""
+    device = stage.pick_device(cfg.device)
+    with stage.autocast(device, cfg.dtype):
+        bf16 = torch.is_autocast_enabled(device.split(":")[0])
+    skip = ("out", "device", "references_only", "preset", "n_side_by_side")
+    code = hashlib.sha256(b"".join(p.read_bytes() for p in CODE)).hexdigest()[:16]
     return {"settings": {k: v for k, v in asdict(cfg).items() if k not in skip},
+            "device": [device, "bf16" if bf16 else "fp32"], "code": code,
             "files": {f: stage.digest(Path(cfg.out) / f) for f in REFERENCE_READS}}
 
 
@@ -201,8 +214,8 @@ def stored_references(cfg) -> dict | None:
     try:
         refs = json.loads(path.read_text())
     except ValueError:
-        refs = {}
-    if any(refs.get(k) != v for k, v in fingerprint(cfg).items()):
+        refs = None
+    if not isinstance(refs, dict) or any(refs.get(k) != v for k, v in fingerprint(cfg).items()):
         print(f"  {path} was made from other files or settings: not used")
         return None
     return refs

@@ -95,8 +95,9 @@ def cpu_has_bf16() -> bool:
     emulated, and slower. Kernels held below AVX-512 (ATEN_CPU_CAPABILITY=avx2, or oneDNN's
     ONEDNN_MAX_CPU_ISA=AVX2, as an AVX2 laptop is imitated) count as no bf16."""
     flags = _cpuinfo().split()
-    isa = os.environ.get("ONEDNN_MAX_CPU_ISA", "ALL").upper()
-    held = not any(k in isa for k in ("ALL", "DEFAULT", "BF16", "AMX"))
+    isa = (os.environ.get("ONEDNN_MAX_CPU_ISA") or os.environ.get("DNNL_MAX_CPU_ISA") or "")
+    held = isa.upper() in ("SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX2_VNNI_2", "AVX512_CORE",
+                           "AVX512_CORE_VNNI")  # oneDNN's ISAs without bf16 matmuls
     return (("avx512_bf16" in flags or "amx_bf16" in flags) and not held
             and torch.backends.cpu.get_cpu_capability() == "AVX512")
 

@@ -96,6 +96,10 @@ def test_rerun_skips_and_a_checkpoint_made_again_identical_reruns_nothing_after_
     (d / "ppo.pt").unlink()  # its log's timings differ when made again: evaluate still skips
     pipeline.run("tiny", str(d))
     assert ran(capsys.readouterr().out) == {"ppo"}
+    (d / "references.json").write_text("[]")  # a cache, never adopted: made again, the same
+    pipeline.run("tiny", str(d))
+    out = capsys.readouterr().out
+    assert ran(out) == {"references"} and "references.json changed, and is a cache" in out
 
 
 def test_changed_settings_rerun_and_an_interrupted_stage_resumes(tiny, tmp_path, monkeypatch):
@@ -121,15 +125,15 @@ def test_ppo_runs_side_by_side_with_jobs(tiny, tmp_path, capsys, monkeypatch):
     record = json.loads((d / "pipeline.json").read_text())
     record["stages"]["ppo"]["status"] = "started"  # as if stopped after its last checkpoint
     (d / "pipeline.json").write_text(json.dumps(record))
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")  # the runs' own processes in fp32 too
     pipeline.run("tiny", str(d), jobs=2)
     out = capsys.readouterr().out
     assert ran(out) == {"ppo", "ppo_ptx", "sweep_beta_0.002", "references", "evaluate"}
     starts = re.findall(r"^\[\d+/\d+\] (\S+) +(?:running|resuming)", out, re.M)
     assert starts.index("ppo_ptx") < starts.index("ppo")  # of runs as long, PPO-ptx's first
-    # base's and SFT's answers, made in their own process (its RM scores and losses in bf16
-    # where the CPU has it; sampling always in fp32): the ones made in this one
+    # base's and SFT's answers, made in their own process: the ones made in this one
     made, here = (json.loads((p / "references.json").read_text()) for p in (d, tiny[0]))
-    assert made["answers"] == here["answers"] and made["files"] == here["files"]
+    assert made == here
     assert "sft: answers from references.json" in out
     assert "PPO runs 2 at a time" in out
     assert re.search(r"^    ppo: resumed .*ppo\.pt at iteration 8$", out, re.M)  # --resume
@@ -161,10 +165,11 @@ def test_ppo_runs_side_by_side_with_jobs(tiny, tmp_path, capsys, monkeypatch):
     assert record["ppo_ptx"]["status"] == "started" and record["ppo"]["status"] == "done"
 
 
-def test_references_are_used_only_while_their_files_and_settings_hold(tiny, tmp_path, capsys):
+def test_references_are_used_only_while_their_files_and_settings_hold(tiny, tmp_path, capsys,
+                                                                     monkeypatch):
     """evaluate takes base's and SFT's answers from references.json (made beside the PPO runs)
-    and finds what it finds without it; made with other settings, or before an input changed,
-    they are not used: it answers anew."""
+    and finds what it finds without it; made with other settings, or before the code or an
+    input changed, they are not used: it answers anew."""
     d = tmp_path / "run"
     shutil.copytree(tiny[0], d)
     cfg = dataclasses.replace(pipeline.stages("tiny", d)[-1].config, n_prompts=10)
@@ -178,6 +183,14 @@ def test_references_are_used_only_while_their_files_and_settings_hold(tiny, tmp_
     assert "sft: answers from references.json" in capsys.readouterr().out
     responses.references(dataclasses.replace(cfg, seed=cfg.seed + 1))  # another seed's answers
     assert findings(evaluate.evaluate(cfg)) == findings(fresh)
+    assert "not used" in capsys.readouterr().out
+    responses.references(cfg)
+    code = tmp_path / "code.py"  # the code that makes the answers, edited since
+    code.write_text("x = 1\n")
+    monkeypatch.setattr(responses, "CODE", [code])
+    responses.references(cfg)
+    code.write_text("x = 2\n")
+    evaluate.evaluate(cfg)
     assert "not used" in capsys.readouterr().out
     responses.references(cfg)
     items = (d / "cloze.jsonl").read_text().splitlines()

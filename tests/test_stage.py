@@ -63,12 +63,16 @@ def test_bf16_counts_only_where_the_kernels_may_use_it(monkeypatch):
     monkeypatch.setattr(stage, "_cpuinfo", lambda: "flags\t: fpu avx2 avx512f avx512_bf16")
     monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "AVX512")
     monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
+    monkeypatch.delenv("DNNL_MAX_CPU_ISA", raising=False)
     assert REAL_CPU_HAS_BF16()
     for isa, want in (("AVX2", False), ("avx512_core", False), ("AVX512_CORE_BF16", True),
                       ("AVX512_CORE_AMX", True), ("ALL", True)):
         monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", isa)
         assert REAL_CPU_HAS_BF16() == want, isa
     monkeypatch.delenv("ONEDNN_MAX_CPU_ISA")
+    monkeypatch.setenv("DNNL_MAX_CPU_ISA", "AVX2")  # its older name
+    assert not REAL_CPU_HAS_BF16()
+    monkeypatch.delenv("DNNL_MAX_CPU_ISA")
     monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "AVX2")
     assert not REAL_CPU_HAS_BF16()
     monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "AVX512")
