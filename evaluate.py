@@ -221,22 +221,19 @@ def evaluate(cfg: Config, stages: dict | None = None, beside=(), wall: float = 0
     rm = None
     if (out / "rm.pt").exists():
         rm, rm_ck = reward.load_reward_model(out / "rm.pt", enc, device)
-    answers, tax, gammas, groups, run_logs = {}, {}, {}, [], {}
     refs = responses.stored_references(cfg)  # base's and SFT's, made beside the PPO runs
-    if refs:
-        answers.update(refs["answers"])
-        groups = refs["rm_groups"]
-    for name in names + extra:
-        if refs and name in refs["tax"]:
-            gammas[name], run_logs[name], tax[name] = None, None, refs["tax"][name]
-            print(f"  {name}: answers from {responses.REFERENCES} (made from these models and "
-                  f"settings)")
-            continue
+    for name in refs["tax"] if refs else ():
+        print(f"  {name}: answers from {responses.REFERENCES} (made from these models and "
+              f"settings)")
+    refs = refs or responses.answer_references(out, enc, texts, cfg, rm, judge, val_text,
+                                               cloze, device)
+    answers, tax, groups, gammas, run_logs = dict(refs["answers"]), dict(refs["tax"]), \
+        refs["rm_groups"], {}, {}
+    for name in [n for n in names if n not in responses.REF_MODELS] + extra:  # the PPO runs
         model, gammas[name], run_logs[name] = responses.load(out, name, enc, device)
-        a, tax[name], g = responses.model_answers(name, model, enc, texts, cfg, rm, judge,
+        a, tax[name], _ = responses.model_answers(name, model, enc, texts, cfg, rm, judge,
                                                   val_text, cloze)
         answers.update(a)
-        groups = g or groups
         del model
     rm_faults = rm_by_fault(groups, cfg.best_of)
 

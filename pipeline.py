@@ -123,6 +123,7 @@ class Stage:
     extra: dict = dataclasses.field(default_factory=dict)  # more settings it depends on
     script: str = ""  # the stage's own command, which --nproc N starts under torchrun
     group: str = ""  # stages of a group read nothing another writes: --jobs runs them at once
+    cache: bool = False  # its outputs are never yours: changed by hand, it makes them again
 
     def settings(self) -> dict:
         """What the record compares: every field of its Config but resume, the paths (the
@@ -188,7 +189,7 @@ def stages(preset: str, out: Path, gpt2_weights: str = "", device: str = "auto",
     # the base and SFT models' answers need no PPO run: made beside them (speed only)
     seq.append(Stage("references", (responses.REFERENCES,), base + ("sft.pt", "rm.pt") + tested,
                      dataclasses.replace(ecfg, references_only=True), responses.references,
-                     script="evaluate.py", group="rl"))
+                     script="evaluate.py", group="rl", cache=True))
     # (the PPO logs it reads are inside their checkpoints: a run made again with the same model
     # but other timings in its log re-runs nothing)
     models = tuple(f for st in seq[1:] for f in st.outputs if f.endswith(".pt"))
@@ -263,7 +264,7 @@ def run_stage(st: Stage, out: Path, done: dict, head: str, t_all: float, save,
                                                         for k, v in want.items()):
         changed = [f for f in st.outputs if have.get("writes", {}).get(f) != writes[f]]
         broken = [f for f in changed if not loads(out / f)]
-        cache = [f for f in changed if f == responses.REFERENCES]  # never yours: made again
+        cache = changed if st.cache else []
         if not broken and not cache:
             if changed:  # changed by someone else: used as it is; what reads it runs again
                 print(f"{head} {', '.join(changed)} changed since this stage wrote it: used as "

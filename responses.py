@@ -174,8 +174,7 @@ def fingerprint(cfg) -> dict:
     the pipeline sees it; None for a file that is absent), and the code (an edit to the
     sampling, the few-shot prompt or the gold score makes them anew)."""
     device = stage.pick_device(cfg.device)
-    with stage.autocast(device, cfg.dtype):
-        bf16 = torch.is_autocast_enabled(device.split(":")[0])
+    bf16 = stage.uses_bf16(device, cfg.dtype)
     skip = ("out", "device", "references_only", "preset", "n_side_by_side")
     code = hashlib.sha256(b"".join(p.read_bytes() for p in CODE)).hexdigest()[:16]
     return {"settings": {k: v for k, v in asdict(cfg).items() if k not in skip},
@@ -183,24 +182,30 @@ def fingerprint(cfg) -> dict:
             "files": {f: stage.digest(Path(cfg.out) / f) for f in REFERENCE_READS}}
 
 
+def answer_references(out: Path, enc, texts, cfg, rm, judge, val_text, cloze, device) -> dict:
+    """{"answers", "tax", "rm_groups"} of the base and SFT models present in out/: their
+    answers by key, their alignment tax, and SFT's best-of-n groups."""
+    refs = {"answers": {}, "tax": {}, "rm_groups": []}
+    for name in [n for n in REF_MODELS if (out / f"{n}.pt").exists()]:
+        a, refs["tax"][name], groups = model_answers(name, load(out, name, enc, device)[0], enc,
+                                                     texts, cfg, rm, judge, val_text, cloze)
+        refs["answers"].update(a)
+        refs["rm_groups"] = groups or refs["rm_groups"]
+    return refs
+
+
 @stage.locked  # one run at a time per run directory
 def references(cfg) -> dict:
-    """The base and SFT models' answers, their alignment tax and SFT's best-of-n groups,
-    written to out/REFERENCES with their fingerprint; returns what it wrote."""
+    """answer_references, written to out/REFERENCES with their fingerprint; returns what it
+    wrote."""
     out, device = Path(cfg.out), stage.pick_device(cfg.device)
     stamp = fingerprint(cfg)
     enc, prompts, val_text, cloze = inputs(out)
     texts = [p["prompt"] for p in prompts[:cfg.n_prompts or None]]
     rm = reward.load_reward_model(out / "rm.pt", enc, device)[0] \
         if (out / "rm.pt").exists() else None
-    judge = functools.cache(world.score)
-    refs = {**stamp, "answers": {}, "tax": {}, "rm_groups": []}
-    for name in [n for n in REF_MODELS if (out / f"{n}.pt").exists()]:
-        model = load(out, name, enc, device)[0]
-        a, refs["tax"][name], groups = model_answers(name, model, enc, texts, cfg, rm, judge,
-                                                     val_text, cloze)
-        refs["answers"].update(a)
-        refs["rm_groups"] = groups or refs["rm_groups"]
+    refs = {**stamp, **answer_references(out, enc, texts, cfg, rm, functools.cache(world.score),
+                                         val_text, cloze, device)}
     data.write_atomic(out / REFERENCES, lambda t: t.write_text(json.dumps(refs)))
     return refs
 

@@ -8,7 +8,8 @@ here, as nanoGPT's train.py holds what its model.py does not:
     config_from_args         the CLI: one --flag per Config field, its help the field's comment
     run_cli                  a command's errors as one line (traceback with --debug or
                              INSTRUCTGPT_DEBUG=1), Ctrl-C as a clean stop saying how to resume
-    pick_device, autocast    the device, and bf16 autocast where it is supported (speed only)
+    pick_device, autocast    the device, and bf16 autocast where it is supported (speed only;
+                             uses_bf16 says whether it is on)
     save_checkpoint, ...     checkpoints written atomically (a full disk leaves the old one and
                              says so) and loaded safely (weights_only), with errors that name
                              the command that makes a missing or broken file
@@ -117,10 +118,16 @@ def autocast(device: str, dtype: str = "auto", sampling: bool = False):
     (docs/EXPERIMENTS.md, speed). Weights, optimizer states and every loss stay fp32;
     tests/test_gpt.py bounds what bf16 changes in log-probs and losses."""
     kind = str(device).split(":")[0]  # "cuda:0" -> "cuda"
+    return torch.autocast(device_type=kind, dtype=torch.bfloat16,
+                          enabled=uses_bf16(device, dtype, sampling))
+
+
+def uses_bf16(device: str, dtype: str = "auto", sampling: bool = False) -> bool:
+    """Whether autocast(device, dtype, sampling) computes in bf16."""
+    kind = str(device).split(":")[0]
     native = (kind == "cuda" and torch.cuda.is_bf16_supported()) or (
         kind == "cpu" and cpu_has_bf16() and not sampling)
-    use = dtype == "bf16" or (dtype == "auto" and native)
-    return torch.autocast(device_type=kind, dtype=torch.bfloat16, enabled=use)
+    return dtype == "bf16" or (dtype == "auto" and native)
 
 
 # ----------------------------------------------------------------------- checkpoints and resume
