@@ -1,10 +1,12 @@
 """Shared test setup: one torch thread (the tests' models are tiny, where a second thread buys
 little, and on a busy 2-core machine competing OpenMP threads made steps ~8x slower), fp32 on
 every CPU (so a test computes the same numbers on every machine; the tests that are about
-bf16 ask for it), and one finished run of the tiny preset that tests read or copy, never
-change."""
+bf16 ask for it), temporary files under pytest's own temporary directory (which keeps the
+last three sessions' only), and one finished run of the tiny preset that tests read or copy,
+never change."""
 
 import shutil
+import tempfile
 
 import pytest
 import torch
@@ -21,6 +23,18 @@ torch.set_num_threads(1)
 def fp32_on_every_cpu():
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(stage, "cpu_has_bf16", lambda: False)
+        yield
+
+
+@pytest.fixture(autouse=True, scope="session")
+def temporary_files_in_pytest_tmp(tmp_path_factory):
+    """What the code under test puts in the system's temporary directory (the notebooks' run
+    directories, torch.multiprocessing's error files) goes under this session's pytest
+    directory, here and in the processes the tests start, instead of piling up in /tmp."""
+    d = str(tmp_path_factory.mktemp("tmp"))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("TMPDIR", d)
+        mp.setattr(tempfile, "tempdir", d)
         yield
 
 
