@@ -98,7 +98,7 @@ def test_stage_defaults_are_the_cpu_preset_and_presets_list_only_changes():
     classes = {"pretrain": pipeline.pretrain.Config, "sft": pipeline.sft.Config,
                "collect": pipeline.reward.Config, "rm": pipeline.reward.Config,
                "ppo": pipeline.ppo.Config, "evaluate": pipeline.evaluate.Config}
-    for preset in ("tiny", "gpt2"):
+    for preset in ("tiny", "long", "gpt2"):
         for key, changes in pipeline.PRESETS[preset].items():
             if key == "sweeps":
                 continue

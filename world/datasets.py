@@ -68,6 +68,7 @@ PRESETS = {
     "tiny": Config(corpus_chars=300_000, val_chars=30_000, n_cloze=150, n_sft=300, n_rm=150,
                    n_ppo=300, n_eval=100),
     "cpu": Config(),
+    "long": Config(),  # the cpu preset's world; its RM and PPO differ (pipeline.py)
     "gpt2": Config(corpus_chars=8_000_000, val_chars=400_000, n_sft=4000, n_rm=2000, n_ppo=4000,
                    n_eval=400),
 }
