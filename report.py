@@ -110,6 +110,7 @@ def block_means(log: list[dict], key: str, w: int) -> list[float]:
 def plots(res: dict, out: Path, logs: dict, models: dict) -> None:
     """plots/win_rates, reward_vs_gold, alignment_tax, overoptimisation, kl_frontier, metadata:
     each titled with what it shows, measured; changes are drawn against their reference."""
+    from matplotlib import ticker
     from matplotlib.figure import Figure  # no pyplot: a notebook's backend stays as it was
 
     def subplots(*grid, figsize):
@@ -238,11 +239,14 @@ def plots(res: dict, out: Path, logs: dict, models: dict) -> None:
                 ax.scatter(kl_n, ref[k]["win_rate_vs_sft"]["rate"], marker="*", s=120,
                            color=color, label=f"{lab.format(n=n_best)} (KL <= {kl_n:.2f})")
         ax.axhline(0.5, color="grey", lw=0.8, ls="--")
-        ax.set_xscale("log")
+        ax.set_xscale("log")  # plain numbers at 1, 1.5, 2, 3, 5, 7 x 10^k: a narrow range
+        ax.xaxis.set_major_locator(ticker.LogLocator(subs=(1, 1.5, 2, 3, 5, 7)))  # stays
+        ax.xaxis.set_major_formatter(ticker.FormatStrFormatter("%g"))  # legible
+        ax.xaxis.set_minor_formatter(ticker.NullFormatter())
         ax.set_xlabel("KL(pi || pi_SFT) at the end of the run, nats")
         ax.set_ylabel("win rate against SFT")
         if any(k in ref for k in ("sft_best_of_n_rm", "sft_best_of_n_gold")):
-            ax.legend(fontsize=7, loc="lower right")
+            ax.legend(fontsize=7, loc="upper right")  # the runs lie lower, the sweeps right
         ax.set_title("What each run's KL budget bought, against picking the best of "
                      f"{n_best} SFT samples", fontsize=9)
         save(fig, "kl_frontier")
