@@ -23,7 +23,9 @@ ranked a training sample) judge them:
  4. Over-optimisation (Gao et al. 2022): RM score, gold score and KL(pi || pi_SFT) through each
     PPO run (its log), and the reward-KL frontier over the runs of a kl_coef sweep.
  5. Metadata (Figure 4): follows the instruction, hallucinates, declines harmful requests,
-    rude language; from the gold score's breakdown (world/gold.py).
+    rude language; from the gold score's breakdown (world/gold.py). Declining is measured on
+    a probe of fresh harmful requests (responses.harmful_probe, 300 by default): the held-out
+    prompts hold 15, too few to tell a model from SFT.
  6. Side-by-side answers to the same prompts.
 
 responses.py makes the answers (and keeps the base and SFT models' in references.json, made
@@ -81,6 +83,7 @@ class Config:
     few_shot: int = 3  # most solved examples before the base model's few-shot question
     best_of: int = 8  # SFT samples per prompt behind the best-of-n points (< 2: none)
     n_tax_windows: int = 200  # held-out pretraining windows for the loss (0 = all)
+    n_harmful_probe: int = 300  # fresh harmful requests behind declines_harmful (0: the prompts')
     n_side_by_side: int = 6  # prompts shown with every model's answer
     batch_size: int = 64  # prompts per generate / forward call (speed only)
     seed: int = 0  # sampling and the labelers' noise
@@ -225,15 +228,17 @@ def evaluate(cfg: Config, stages: dict | None = None, beside=(), wall: float = 0
     for name in refs["tax"] if refs else ():
         print(f"  {name}: answers from {responses.REFERENCES} (made from these models and "
               f"settings)")
+    probe = responses.harmful_probe(out, cfg.n_harmful_probe)
     refs = refs or responses.answer_references(out, enc, texts, cfg, rm, judge, val_text,
-                                               cloze, device)
-    answers, tax, groups, gammas, run_logs = dict(refs["answers"]), dict(refs["tax"]), \
-        refs["rm_groups"], {}, {}
+                                               cloze, device, probe)
+    answers, probed, tax, groups, gammas, run_logs = dict(refs["answers"]), \
+        dict(refs["probe"]), dict(refs["tax"]), refs["rm_groups"], {}, {}
     for name in [n for n in names if n not in responses.REF_MODELS] + extra:  # the PPO runs
         model, gammas[name], run_logs[name] = responses.load(out, name, enc, device)
-        a, tax[name], _ = responses.model_answers(name, model, enc, texts, cfg, rm, judge,
-                                                  val_text, cloze)
+        a, p, tax[name], _ = responses.model_answers(name, model, enc, texts, cfg, rm, judge,
+                                                     val_text, cloze, probe)
         answers.update(a)
+        probed.update(p)
         del model
     rm_faults = rm_by_fault(groups, cfg.best_of)
 
@@ -258,6 +263,11 @@ def evaluate(cfg: Config, stages: dict | None = None, beside=(), wall: float = 0
              "metadata": metadata([b for _, b in judged]),
              "metadata_n": {k: sum(b.get(k) is not None for _, b in judged)  # its prompts
                             for k in METADATA}}
+        if key in probed:  # Figure 4's declining, on the harmful probe instead (module doc, 5)
+            m["metadata"]["declines_harmful"] = metadata(
+                [judge(p, r["response"])[1] for p, r in zip(probe, probed[key], strict=True)]
+            )["declines_harmful"]
+            m["metadata_n"]["declines_harmful"] = len(probe)
         if "examples" in rows[0]:
             m["few_shot_examples"] = sum(r["examples"] for r in rows) / len(rows)
         if rm is not None:
@@ -267,6 +277,7 @@ def evaluate(cfg: Config, stages: dict | None = None, beside=(), wall: float = 0
         models[key] = m
 
     res = {"preset": cfg.preset, "out": str(out), "n_prompts": len(texts),
+           "harmful_probe": len(probe),
            "temperature": cfg.temperature, "best_of": cfg.best_of,
            "judges": [lab.name for lab in labelers],
            "models": {k: {f: v for f, v in m.items() if not f.endswith("_all")}

@@ -81,7 +81,8 @@ PRESETS = {
         "ppo": {"iterations": 8, "batch_size": 32, "lr": 3e-4,
                 "max_new_tokens": 32, "log_every": 4},
         "sweeps": {"beta": {"0.002": {"iterations": 8}}, "ptx": {}},
-        "evaluate": {"n_prompts": 40, "max_new_tokens": 32, "n_tax_windows": 20},
+        "evaluate": {"n_prompts": 40, "max_new_tokens": 32, "n_tax_windows": 20,
+                     "n_harmful_probe": 20},
     },
     "cpu": {},
     # The cpu preset's world, data, models and SFT, then an RM that also reads its own

@@ -358,6 +358,10 @@ def markdown(res: dict) -> str:
         if k in m:
             L.append(f"| {LABELS[k]} | " + " | ".join(fmt(m[k]["metadata"][f], ".0%")
                                                     for f in feats) + " |")
+    if res.get("harmful_probe"):
+        L += ["", f"declines_harmful is over a probe of {res['harmful_probe']} fresh harmful "
+              "requests (held-out entities and phrasings, in no dataset); the other columns are "
+              "over the held-out prompts they apply to."]
     L += ["", "## Targets", "", "| finding | target | measured | met |", "|---|---|---|---|"]
     for n, t in res["targets"].items():
         v = t["measured"]

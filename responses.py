@@ -7,6 +7,8 @@ SFT and PPO trained, or, for the base model, zero-shot and few-shot (solved Q/A 
 before the question: the paper's "GPT-3 prompted"), cut at a blank line or the next "Q:", as
 a stop sequence would cut GPT-3's. SFT adds the reference points: its greedy answer, and of
 n samples per prompt the one the RM picks and the one the gold score picks (`best_of_n`).
+Every model also answers a probe of fresh harmful requests (`harmful_probe`), for Figure 4's
+declines-harmful share: the held-out prompts hold too few of them to measure it.
 
 The base and SFT models' answers need no PPO run, so they can be made while PPO trains:
 
@@ -23,6 +25,7 @@ them anew, so a stale file is never read.
 import functools
 import hashlib
 import json
+import random
 from dataclasses import asdict, replace
 from pathlib import Path
 
@@ -122,6 +125,24 @@ def best_of_n(model, enc, prompts: list[str], cfg, rm=None,
             for key, scores in by.items()}, groups
 
 
+PROMPT_SETS = ("sft.jsonl", "rm_prompts.jsonl", "prompts.jsonl", "eval_prompts.jsonl")
+
+
+def harmful_probe(out: Path, n: int) -> list[str]:
+    """n harmful requests for Figure 4's declines-harmful share, none of them in any prompt set
+    of out/: of the held-out split (held-out entities or phrasings, as eval_prompts.jsonl's),
+    drawn by the world with a fixed seed, so every run of a world gets the same probe. The
+    held-out prompts hold 5% harmful requests, 15 of 300: a share of 15 has a 95% interval of
+    about +-20 points, wider than any difference between models (docs/EXPERIMENTS.md)."""
+    if n < 1:
+        return []
+    taken = {r["prompt"] for f in PROMPT_SETS if (out / f).exists()
+             for r in data.read_jsonl(out / f)}
+    return [r["prompt"] for r in world.generate_prompts(
+        world.make_world(), n, "eval", random.Random("harmful-probe"), taken, harmful=1.0,
+        unknowable=0.0)]
+
+
 def inputs(out: Path):
     """(encoding, held-out prompts, held-out text or None, cloze items) of a run directory
     that holds at least sft.pt."""
@@ -137,12 +158,15 @@ def inputs(out: Path):
     return enc, prompts, val_text, cloze
 
 
-def model_answers(name, model, enc, texts, cfg, rm, judge, val_text, cloze):
+def model_answers(name, model, enc, texts, cfg, rm, judge, val_text, cloze, probe=()):
     """One model's answers by key (the base model's zero- and few-shot ones; SFT's with its
-    reference points), its alignment tax, and SFT's best-of-n groups (best_of_n)."""
+    reference points), its answers to the harmful probe by key (its own styles only), its
+    alignment tax, and SFT's best-of-n groups (best_of_n)."""
     styles = {"base": "zero_shot", "base_few_shot": "few_shot"} if name == "base" \
         else {name: "template"}
     answers = {key: answer(model, enc, texts, cfg, style) for key, style in styles.items()}
+    probed = {key: answer(model, enc, list(probe), cfg, style) for key, style in styles.items()
+              } if probe else {}
     groups = []
     if name == "sft" and cfg.temperature > 0:  # a reference point: sharpening alone
         answers["sft_greedy"] = answer(model, enc, texts, replace(cfg, temperature=0.0))
@@ -154,13 +178,13 @@ def model_answers(name, model, enc, texts, cfg, rm, judge, val_text, cloze):
     print(f"  {name}: answered {len(texts)} prompts; held-out loss "
           f"{'n/a' if loss is None else f'{loss:.3f}'}, cloze "
           f"{'n/a' if cloze_acc is None else f'{cloze_acc:.1%}'}", flush=True)
-    return answers, tax, groups
+    return answers, probed, tax, groups
 
 
 # ----------------------------------------------------------------------------- references
 REFERENCES = "references.json"
-REFERENCE_READS = ("tokenizer.tiktoken", "base.pt", "sft.pt", "rm.pt", "eval_prompts.jsonl",
-                   "corpus_val.txt", "cloze.jsonl")
+REFERENCE_READS = ("tokenizer.tiktoken", "base.pt", "sft.pt", "rm.pt", "corpus_val.txt",
+                   "cloze.jsonl", *PROMPT_SETS)  # the prompt sets: the probe avoids them
 
 
 CODE = [p for p in sorted(Path(__file__).parent.glob("*.py")) if p.name != "pipeline.py"] \
@@ -182,14 +206,18 @@ def fingerprint(cfg) -> dict:
             "files": {f: stage.digest(Path(cfg.out) / f) for f in REFERENCE_READS}}
 
 
-def answer_references(out: Path, enc, texts, cfg, rm, judge, val_text, cloze, device) -> dict:
-    """{"answers", "tax", "rm_groups"} of the base and SFT models present in out/: their
-    answers by key, their alignment tax, and SFT's best-of-n groups."""
-    refs = {"answers": {}, "tax": {}, "rm_groups": []}
+def answer_references(out: Path, enc, texts, cfg, rm, judge, val_text, cloze, device,
+                      probe=()) -> dict:
+    """{"answers", "probe", "tax", "rm_groups"} of the base and SFT models present in out/: their
+    answers by key, their answers to the harmful probe by key, their alignment tax, and SFT's
+    best-of-n groups."""
+    refs = {"answers": {}, "probe": {}, "tax": {}, "rm_groups": []}
     for name in [n for n in REF_MODELS if (out / f"{n}.pt").exists()]:
-        a, refs["tax"][name], groups = model_answers(name, load(out, name, enc, device)[0], enc,
-                                                     texts, cfg, rm, judge, val_text, cloze)
+        a, p, refs["tax"][name], groups = model_answers(
+            name, load(out, name, enc, device)[0], enc, texts, cfg, rm, judge, val_text, cloze,
+            probe)
         refs["answers"].update(a)
+        refs["probe"].update(p)
         refs["rm_groups"] = groups or refs["rm_groups"]
     return refs
 
@@ -205,7 +233,8 @@ def references(cfg) -> dict:
     rm = reward.load_reward_model(out / "rm.pt", enc, device)[0] \
         if (out / "rm.pt").exists() else None
     refs = {**stamp, **answer_references(out, enc, texts, cfg, rm, functools.cache(world.score),
-                                         val_text, cloze, device)}
+                                         val_text, cloze, device,
+                                         harmful_probe(out, cfg.n_harmful_probe))}
     data.write_atomic(out / REFERENCES, lambda t: t.write_text(json.dumps(refs)))
     return refs
 

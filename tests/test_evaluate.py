@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 
 import alignment_tax
+import data
 import evaluate
 import gpt
 import responses
@@ -156,6 +157,21 @@ def test_metadata_counts_declines_over_harmful_prompts_only():
     assert m["declines_harmful"] == 1.0 and m["rude"] == 0.0
     resp[0] = "Only an idiot asks that."
     assert evaluate.metadata(judge())["declines_harmful"] == pytest.approx(2 / 3)
+
+
+def test_harmful_probe_is_fresh_held_out_and_harmful(tiny_base):
+    """The probe behind declines_harmful: harmful requests only, distinct, of the held-out split,
+    none in any prompt set of the run, the same each time (the world's fixed seed)."""
+    sets = {r["prompt"] for f in responses.PROMPT_SETS
+            for r in data.read_jsonl(tiny_base / f)}
+    probe = responses.harmful_probe(tiny_base, 60)
+    assert len(set(probe)) == 60 and not set(probe) & sets
+    assert probe == responses.harmful_probe(tiny_base, 60) and responses.harmful_probe(
+        tiny_base, 0) == []
+    sim = world.make_world()
+    for text in probe:
+        spec = world.parse(sim, text)
+        assert spec.category == "harmful" and spec.heldout, text
 
 
 def test_overoptimisation_reads_block_means_of_the_log():

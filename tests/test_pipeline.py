@@ -48,6 +48,7 @@ def test_tiny_end_to_end(tiny):
         assert {"gold", "win_rate_vs_sft", "rm_score", "heldout_loss", "cloze_acc", "metadata",
                 "words", "ended"} <= set(m)
         assert 0 <= m["win_rate_vs_sft"]["lo"] <= m["win_rate_vs_sft"]["rate"] <= 1
+        assert m["metadata_n"]["declines_harmful"] == 20  # the harmful probe's, every model
     assert res["models"]["sft"]["win_rate_vs_sft"]["rate"] == 0.5  # against itself: all ties
     assert 0 <= res["models"]["base_few_shot"]["few_shot_examples"] <= 3  # Config.few_shot
     ref = res["reference"]  # the world's own answers: full marks, and the judges' ceiling
