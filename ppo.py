@@ -87,7 +87,7 @@ Deviations from the paper:
    Ziegler et al. 2019's code (lambda 0.95, value clip 0.2, vf_coef 0.1).
 4. No EMA of the weights by default (paper C.4: decay 0.992; `--ema_decay 0.992` keeps one).
    Over our 160 optimizer steps an EMA at 0.992 still holds 0.992^160 = 28% of the SFT
-   weights: it won 57.5% against SFT where the raw weights of the same runs won 59.0% (3
+   weights: it won 57.5% against SFT where the raw weights of the same runs won 59.1% (3
    seeds); over the long preset's 640 steps it changed nothing (64.9% against 65.1%)
    (docs/EXPERIMENTS.md).
 
